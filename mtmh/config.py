@@ -91,6 +91,8 @@ class ALSConfig:
 
 @dataclass
 class BaselinesConfig:
+    methods: list[str] = field(
+        default_factory=lambda: ["popularity", "itemcf", "swing", "content", "als"])
     topk: int = 100
     itemcf: ItemCFConfig = field(default_factory=ItemCFConfig)
     swing: SwingConfig = field(default_factory=SwingConfig)
@@ -99,6 +101,8 @@ class BaselinesConfig:
 
 @dataclass
 class EvaluateConfig:
+    # Methods scored by the evaluate stage, besides the baselines (e.g. the model's).
+    extra_methods: list[str] = field(default_factory=list)
     ks: list[int] = field(default_factory=lambda: [10, 50, 100])
     relevance_threshold: float = 0.5
     genre_threshold: float = 0.5
@@ -130,7 +134,7 @@ class Params:
         return out
 
 
-def _build(cls: type, raw: Any, where: str) -> Any:
+def build_section(cls: type, raw: Any, where: str) -> Any:
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys by name."""
     if raw is None:
         return cls()
@@ -145,7 +149,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     for key, value in raw.items():
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value, f"{where}.{key}")
+            kwargs[key] = build_section(hint, value, f"{where}.{key}")
         else:
             kwargs[key] = _coerce(hint, value, f"{where}.{key}")
     return cls(**kwargs)
@@ -198,6 +202,6 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     known = {f.name for f in dataclasses.fields(Params)} - {"extra"}
     sections = {k: v for k, v in raw.items() if k in known}
     extra = {k: v for k, v in raw.items() if k not in known}
-    params = _build(Params, sections, str(path))
+    params = build_section(Params, sections, str(path))
     params.extra = extra
     return params

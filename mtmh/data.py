@@ -54,6 +54,22 @@ def _rename(frame: pd.DataFrame, mapping: dict[str, str | None]) -> pd.DataFrame
     return frame.rename(columns=renames)
 
 
+def load_interactions(cfg: DataConfig, path: str | Path | None = None) -> pd.DataFrame:
+    """Read the interactions file with mtmh's column names (not checked here)."""
+    cols = cfg.columns
+    frame = read_table(path or cfg.interactions)
+    return _rename(frame, {"user_id": cols.user_id, "item_id": cols.item_id,
+                           "timestamp": cols.timestamp, "rating": cols.rating})
+
+
+def load_items(cfg: DataConfig, path: str | Path | None = None) -> pd.DataFrame:
+    """Read the items file with mtmh's column names (not checked here)."""
+    cols = cfg.columns
+    frame = read_table(path or cfg.items)
+    return _rename(frame, {"item_id": cols.item_id, "title": cols.title,
+                           "genres": cols.genres})
+
+
 def load_frames(cfg: DataConfig,
                 interactions: str | Path | None = None,
                 items: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -62,13 +78,8 @@ def load_frames(cfg: DataConfig,
     Columns are renamed but not checked here: validation reports what is missing or
     malformed, with the file and column named.
     """
-    cols = cfg.columns
-    inter = read_table(interactions or cfg.interactions)
-    inter = _rename(inter, {"user_id": cols.user_id, "item_id": cols.item_id,
-                            "timestamp": cols.timestamp, "rating": cols.rating})
-    item_frame = read_table(items or cfg.items)
-    item_frame = _rename(item_frame, {"item_id": cols.item_id, "title": cols.title,
-                                      "genres": cols.genres})
+    inter = load_interactions(cfg, interactions)
+    item_frame = load_items(cfg, items)
     logger.info("read %d interactions and %d items", len(inter), len(item_frame))
     return inter, item_frame
 

@@ -1,0 +1,198 @@
+"""The two tasks of the MTMH loss, as pure functions on score tensors.
+
+Every function takes the scores of a batch of anchors against a candidate set C and a
+boolean ``excluded`` mask of the same shape (True: the candidate is not part of this
+row's candidate set, e.g. the anchor itself or a duplicate of the positive). Rows are
+anchors, columns candidates.
+
+- Co-engagement: InfoNCE (sampled softmax) over C with temperature ``tau`` and a logQ
+  correction: ``logit_j = s_j / tau - logq_strength * log q_j``, where ``q_j`` is the
+  expected number of times candidate j enters C under the sampling scheme.
+- Relevance: KL(teacher || student) over the same C, the teacher being
+  ``softmax_j(cos(c_a, c_j) / tau_t)`` of the frozen content embeddings and the student
+  ``softmax_j(s_j / tau_s)`` of the head's scores.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+
+logger = logging.getLogger(__name__)
+
+_NEG = float("-inf")
+
+
+def candidate_mask(anchors: torch.Tensor, positives: torch.Tensor, candidates: torch.Tensor,
+                   pos_col: torch.Tensor | None = None) -> torch.Tensor:
+    """Which candidates leave each row's candidate set.
+
+    Excluded: the anchor itself (its score with itself is trivially the largest), and
+    every copy of the row's positive except the one at ``pos_col`` (an accidental hit
+    counted as a negative would push the positive away from itself).
+
+    Parameters
+    ----------
+    anchors, positives
+        (batch,) item indices.
+    candidates
+        (n_cand,) item indices of the columns.
+    pos_col
+        (batch,) column that holds each row's positive; ``None`` when the positive is
+        not among the columns' own slot (then every copy of it is kept but one:
+        the first).
+
+    Returns
+    -------
+    (batch, n_cand) bool, True where excluded.
+    """
+    is_anchor = candidates[None, :] == anchors[:, None]  # (batch, n_cand)
+    is_pos = candidates[None, :] == positives[:, None]  # (batch, n_cand)
+    if pos_col is None:
+        pos_col = is_pos.to(torch.int8).argmax(dim=1)  # first copy; (batch,)
+    keep_pos = torch.zeros_like(is_pos)
+    keep_pos[torch.arange(len(anchors)), pos_col] = True
+    return is_anchor | (is_pos & ~keep_pos)
+
+
+def infonce(scores: torch.Tensor, pos_col: torch.Tensor, *, tau: float,
+            excluded: torch.Tensor | None = None, log_q: torch.Tensor | None = None,
+            logq_strength: float = 1.0) -> torch.Tensor:
+    """Mean InfoNCE loss of the positives among the candidates.
+
+    Parameters
+    ----------
+    scores
+        (batch, n_cand) similarities (cosines for normalised heads).
+    pos_col
+        (batch,) int64 column of each row's positive.
+    tau
+        Softmax temperature.
+    excluded
+        (batch, n_cand) bool, True: candidate not in the row's set. Must not exclude
+        the positive's own column.
+    log_q
+        (n_cand,) or (batch, n_cand) log expected count of each candidate in C under
+        the sampler; ``None`` for no correction.
+    logq_strength
+        Multiplier of the correction (1: textbook logQ, 0: none).
+
+    Returns
+    -------
+    Scalar tensor.
+    """
+    logits = scores / tau  # (batch, n_cand)
+    if log_q is not None and logq_strength != 0.0:
+        logits = logits - logq_strength * log_q
+    if excluded is not None:
+        logits = logits.masked_fill(excluded, _NEG)
+    return F.cross_entropy(logits, pos_col)
+
+
+def teacher_log_probs(content_anchor: torch.Tensor, content_cand: torch.Tensor, *,
+                      tau_t: float, excluded: torch.Tensor | None = None) -> torch.Tensor:
+    """Teacher log distribution ``log softmax_j(cos(c_a, c_j) / tau_t)`` over the candidates.
+
+    Parameters
+    ----------
+    content_anchor
+        (batch, dim) L2-normalised content embeddings of the anchors.
+    content_cand
+        (n_cand, dim) L2-normalised content embeddings of the candidates.
+    excluded
+        (batch, n_cand) bool; excluded candidates get log probability -inf.
+
+    Returns
+    -------
+    (batch, n_cand) log probabilities.
+    """
+    cos = content_anchor @ content_cand.T  # (batch, n_cand)
+    logits = cos / tau_t
+    if excluded is not None:
+        logits = logits.masked_fill(excluded, _NEG)
+    return torch.log_softmax(logits, dim=1)
+
+
+def kl_distillation(scores: torch.Tensor, teacher_logp: torch.Tensor, *, tau_s: float,
+                    excluded: torch.Tensor | None = None,
+                    teacher_negentropy: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over rows of KL(teacher || student) over each row's candidate set.
+
+    Parameters
+    ----------
+    scores
+        (batch, n_cand) the head's similarities.
+    teacher_logp
+        (batch, n_cand) teacher log probabilities, -inf on excluded candidates (from
+        :func:`teacher_log_probs` or the cached :class:`TeacherTable`).
+    tau_s
+        Student temperature.
+    excluded
+        (batch, n_cand) bool, the same exclusions the teacher used.
+    teacher_negentropy
+        (batch,) precomputed ``sum_j p_j log p_j``; saves a pass when the teacher is
+        cached.
+
+    Returns
+    -------
+    Scalar tensor.
+    """
+    logits = scores / tau_s  # (batch, n_cand)
+    if excluded is not None:
+        logits = logits.masked_fill(excluded, _NEG)
+    student_logp = torch.log_softmax(logits, dim=1)  # (batch, n_cand)
+    p = teacher_logp.exp()  # (batch, n_cand); 0 where excluded
+    # Zero-probability columns contribute nothing; where() keeps 0 * -inf out of the sum.
+    cross = torch.where(p > 0, p * student_logp, torch.zeros_like(p)).sum(dim=1)  # (batch,)
+    if teacher_negentropy is None:
+        teacher_negentropy = torch.where(p > 0, p * teacher_logp, torch.zeros_like(p)).sum(1)
+    return (teacher_negentropy - cross).mean()
+
+
+class TeacherTable:
+    """The teacher over the whole catalogue, computed once: row a is the distribution
+    ``softmax_{j != a}(cos(c_a, c_j) / tau_t)``.
+
+    Used with the full-softmax candidate set, where recomputing it for every batch made
+    epochs several times slower. Memory: n_items^2 float32.
+    """
+
+    def __init__(self, content: torch.Tensor, tau_t: float, *, chunk: int = 1024) -> None:
+        n = content.shape[0]
+        logp = torch.empty(n, n, dtype=torch.float32)
+        for start in range(0, n, chunk):
+            rows = torch.arange(start, min(start + chunk, n))
+            excluded = rows[:, None] == torch.arange(n)[None, :]  # (chunk, n)
+            logp[rows] = teacher_log_probs(content[rows], content, tau_t=tau_t,
+                                           excluded=excluded)
+        p = logp.exp()
+        self.logp = logp  # (n, n), -inf on the diagonal
+        self.negentropy = torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(1)  # (n,)
+        self.tau_t = tau_t
+
+    def rows(self, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher log probabilities (batch, n_items) and negentropies (batch,) of anchors."""
+        return self.logp[anchors], self.negentropy[anchors]
+
+
+def mixed_log_q(cand_freq: torch.Tensor, *, batch_size: int, n_uniform: int,
+                n_items: int) -> torch.Tensor:
+    """Log expected count of candidates in an in-batch (+ uniform) candidate set.
+
+    In-batch candidates are the batch's positives, drawn in proportion to their
+    frequency among training positives: item j is expected ``batch_size * f_j`` times.
+    Uniform negatives add ``n_uniform / n_items`` to every item.
+
+    Parameters
+    ----------
+    cand_freq
+        (n_cand,) share of training positives that are each candidate.
+
+    Returns
+    -------
+    (n_cand,) log expected counts.
+    """
+    expected = batch_size * cand_freq + n_uniform / n_items  # (n_cand,)
+    return torch.log(expected.clamp_min(1e-12))

@@ -1,0 +1,144 @@
+"""Answering queries from the pipeline's outputs: item lookup, similar items, exports."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtmh.data import atomic_path
+from mtmh.metrics import PAD
+from mtmh.pipeline import NEIGHBORS_DIR, neighbors_path
+from mtmh.prepare import PREPARED_DIR
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METHODS = ("mtmh", "itemcf")
+
+
+class UnknownItem(ValueError):
+    """No catalogue item matches the query, or several do."""
+
+
+class UnknownMethod(ValueError):
+    """No lists exist for the requested method."""
+
+
+@dataclass
+class Catalog:
+    """The catalogue of the last pipeline run and access to each method's lists."""
+
+    items: pd.DataFrame
+    neighbors_dir: Path = NEIGHBORS_DIR
+
+    @classmethod
+    def open(cls, prepared_dir: str | Path = PREPARED_DIR,
+             neighbors_dir: str | Path = NEIGHBORS_DIR) -> Catalog:
+        path = Path(prepared_dir) / "items.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: pipeline outputs not found; run `make run` (or "
+                                    "`dvc repro`) from the repository root first")
+        return cls(pd.read_parquet(path), Path(neighbors_dir))
+
+    def methods(self) -> list[str]:
+        """Methods with lists on disk, e.g. ``["als", "content", "itemcf", ...]``."""
+        return sorted(p.stem for p in self.neighbors_dir.glob("*.npz"))
+
+    def default_method(self) -> str:
+        available = self.methods()
+        for method in DEFAULT_METHODS:
+            if method in available:
+                return method
+        if not available:
+            raise FileNotFoundError(f"{self.neighbors_dir}: no method lists found; run "
+                                    "`make run` first")
+        return available[0]
+
+    def resolve(self, query: str) -> int:
+        """Catalogue index of the item whose id is ``query``, or whose title contains it.
+
+        A fragment that matches several titles raises :class:`UnknownItem` listing them,
+        unless exactly one title equals the fragment (case-insensitive).
+        """
+        ids = self.items["item_id"].astype(str)
+        exact = np.flatnonzero((ids == query).to_numpy())
+        if exact.size == 1:
+            return int(exact[0])
+        titles = self.items["title"].fillna("").astype(str)
+        found = np.flatnonzero(titles.str.contains(query, case=False, regex=False).to_numpy())
+        if found.size == 1:
+            return int(found[0])
+        if found.size == 0:
+            raise UnknownItem(f"no item has id {query!r} or a title containing it")
+        same = found[(titles.iloc[found].str.lower() == query.lower()).to_numpy()]
+        if same.size == 1:
+            return int(same[0])
+        shown = "; ".join(f"{self.items['item_id'].iloc[i]!s} ({titles.iloc[i]})"
+                          for i in found[:10])
+        more = f" and {found.size - 10} more" if found.size > 10 else ""
+        raise UnknownItem(f"{query!r} matches {found.size} items: {shown}{more}; "
+                          "give the id or a longer fragment")
+
+    def label(self, index: int) -> str:
+        item_id = self.items["item_id"].iloc[index]
+        title = self.items["title"].iloc[index]
+        return f"{title}" if str(item_id) == str(title) else f"{title} [{item_id}]"
+
+    def _load(self, method: str):
+        from mtmh.baselines import Neighbors
+
+        path = neighbors_path(method)
+        if self.neighbors_dir != NEIGHBORS_DIR:
+            path = self.neighbors_dir / path.name
+        if not path.exists():
+            known = ", ".join(self.methods()) or "none yet; run `make run`"
+            raise UnknownMethod(f"no lists for method {method!r} ({path}); available: {known}")
+        return Neighbors.load(path)
+
+    def _check_k(self, k: int, available: int, method: str) -> None:
+        if k > available:
+            raise ValueError(f"--k {k} is more than the {available} items kept per list for "
+                             f"{method}; raise baselines.topk in params.yaml and rerun")
+
+    def similar(self, trigger: int, method: str, k: int) -> pd.DataFrame:
+        """The top-k of one trigger: rank, item_id, title, genres, score."""
+        lists = self._load(method)
+        self._check_k(k, lists.items.shape[1], method)
+        idx = lists.items[trigger, :k]
+        keep = idx != PAD
+        idx, scores = idx[keep], lists.scores[trigger, :k][keep]
+        rows = self.items.iloc[idx]
+        return pd.DataFrame({"rank": np.arange(1, len(idx) + 1), "item_id": rows["item_id"].to_numpy(),
+                             "title": rows["title"].to_numpy(),
+                             "genres": rows["genre_list"].to_numpy(), "score": scores})
+
+    @staticmethod
+    def format_rows(rows: pd.DataFrame) -> str:
+        if rows.empty:
+            return "(no items: this method has no candidates for it, e.g. a fresh item)"
+        shown = rows.assign(genres=rows["genres"].map(lambda g: g.replace("|", ", ")),
+                            score=rows["score"].map(lambda s: f"{s:.4f}"))
+        shown = shown.drop(columns="item_id") if (rows["item_id"].astype(str)
+                                                  == rows["title"].astype(str)).all() else shown
+        return shown.to_string(index=False)
+
+    def export(self, method: str, k: int, out: str | Path) -> pd.DataFrame:
+        """Write trigger, item, rank, score for every catalogue item to Parquet, atomically."""
+        out = Path(out)
+        if out.suffix.lower() not in (".parquet", ".pq"):
+            raise ValueError(f"{out}: the export is written as Parquet; name a .parquet file")
+        lists = self._load(method)
+        self._check_k(k, lists.items.shape[1], method)
+        top = lists.items[:, :k]
+        rows, ranks = np.nonzero(top != PAD)
+        ids = self.items["item_id"].to_numpy()
+        frame = pd.DataFrame({"trigger": ids[rows], "item": ids[top[rows, ranks]],
+                              "rank": (ranks + 1).astype(np.int32),
+                              "score": lists.scores[:, :k][rows, ranks].astype(np.float32)})
+        with atomic_path(out) as tmp:
+            frame.to_parquet(tmp, index=False)
+        logger.info("exported %d rows of %s to %s", len(frame), method, out)
+        return frame

@@ -1,0 +1,103 @@
+"""MLflow, behind one module: the pipeline's run, its params, metrics and artifacts.
+
+The tracking store is SQLite at the repository root by default (``tracking.uri`` in
+``params.yaml``); artifacts go to ``tracking.artifacts``. Metrics are read from
+``reports/metrics.json``, the file DVC also reads, so both show the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mtmh.config import TrackingConfig
+
+logger = logging.getLogger(__name__)
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z_\-. /]")
+
+
+def metric_key(method: str, metric: str) -> str:
+    """An MLflow-safe key such as ``itemcf/recall_at_50`` for ``recall@50`` of ``itemcf``."""
+    name = f"{method}/{metric.replace('@', '_at_')}"
+    return _UNSAFE.sub("-", name)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested params as ``section.key`` strings, as MLflow stores them."""
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def git_commit() -> str:
+    """The current commit, with ``-dirty`` when tracked files have changes; "unknown" outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def data_hash(dvc_file: str | Path = "data.dvc") -> str:
+    """The data's DVC hash from ``data.dvc`` (its first output's md5), or "unknown"."""
+    path = Path(dvc_file)
+    if not path.exists():
+        return "unknown"
+    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
+    return str(outs[0].get("md5", "unknown"))
+
+
+def _connect(cfg: TrackingConfig) -> str:
+    """Point MLflow at the configured store; return the experiment id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg.uri)
+    experiment = mlflow.get_experiment_by_name(cfg.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = Path(cfg.artifacts).resolve().as_uri()
+    return mlflow.create_experiment(cfg.experiment, artifact_location=location)
+
+
+def log_pipeline_run(cfg: TrackingConfig, *, params: Mapping[str, Any],
+                     metrics: Mapping[str, Mapping[str, float]],
+                     artifacts: Iterable[str | Path] = (),
+                     tags: Mapping[str, str] | None = None,
+                     run_name: str | None = None) -> str:
+    """Log one pipeline run: flattened params, ``method/metric`` metrics, files; return its id."""
+    import mlflow
+
+    experiment_id = _connect(cfg)
+    all_tags = {"git_commit": git_commit(), "data_dvc_md5": data_hash()}
+    all_tags.update(tags or {})
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                          tags=all_tags) as run:
+        mlflow.log_params(flatten(params))
+        values = {metric_key(m, k): float(v) for m, row in metrics.items() for k, v in row.items()}
+        mlflow.log_metrics(values)
+        for path in artifacts:
+            if Path(path).exists():
+                mlflow.log_artifact(str(path))
+            else:
+                logger.warning("artifact %s not found; not logged", path)
+        logger.info("MLflow run %s logged to %s (%d metrics)", run.info.run_id, cfg.uri,
+                    len(values))
+        return run.info.run_id

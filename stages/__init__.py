@@ -1,0 +1,1 @@
+"""DVC stage entry points: each parses nothing but its stage arguments and calls mtmh."""

@@ -1,0 +1,61 @@
+"""Metrics of the harness on lists whose answers are worked out by hand."""
+
+import numpy as np
+import pytest
+
+from mtmh.metrics import PAD, EvalData, evaluate_lists, genre_matrix, recall_at_k
+
+
+def unit(*rows):
+    m = np.array(rows, dtype=np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def data():
+    # Items 0..3. Cosines: 0-1 = 1.0, 0-2 = 0.0, 0-3 = 0.6, 1-3 = 0.6, 2-3 = 0.8.
+    content = unit([1, 0], [1, 0], [0, 1], [0.6, 0.8])
+    genres = genre_matrix([["a"], ["a", "b"], ["c"], []])
+    return EvalData(content=content, genres=genres, train_counts=np.array([3, 0, 1, 7]))
+
+
+def test_recall_counts_hits_within_k():
+    nbrs = np.array([[1, 2], [0, PAD], [3, 0], [2, 1]])
+    a = np.array([0, 0, 1, 2])
+    b = np.array([1, 2, 3, 0])
+    assert recall_at_k(nbrs, a, b, 1) == pytest.approx(1 / 4)
+    assert recall_at_k(nbrs, a, b, 2) == pytest.approx(3 / 4)
+    assert recall_at_k(nbrs, a[:0], b[:0], 2) == 0.0
+
+
+def test_evaluate_lists_known_answers(data):
+    nbrs = np.array([[1, 3], [3, PAD], [3, 0], [2, 1]])
+    a = np.array([0, 0, 2])
+    b = np.array([1, 2, 0])  # pair (0, 1): b fresh (train count 0)
+    m = evaluate_lists(nbrs, a, b, data, ks=[1, 2])
+    assert m["recall@1"] == pytest.approx(1 / 3)
+    assert m["recall@2"] == pytest.approx(2 / 3)
+    assert m["fresh_recall@1"] == pytest.approx(1.0)
+    # Triggers 0 and 2, lists [1, 3] and [3, 0]: cosines 1.0, 0.6, 0.8, 0.0.
+    assert m["relevance_rate@2"] == pytest.approx(3 / 4)
+    assert m["relevance_rate@1"] == pytest.approx(1.0)
+    # Jaccard: {a}-{a,b} 0.5, {a}-{} 0, {c}-{} 0, {c}-{a} 0.
+    assert m["genre_jaccard@2"] == pytest.approx(0.5 / 4)
+    assert m["genre_rate@2"] == pytest.approx(1 / 4)
+    assert m["coverage@2"] == pytest.approx(3 / 4)
+    assert m["mean_popularity@2"] == pytest.approx(np.log1p([0, 7, 7, 3]).mean())
+    # Pairwise distances in the lists: 1 - cos(1,3) = 0.4, 1 - cos(3,0) = 0.4.
+    assert m["diversity@2"] == pytest.approx(0.4)
+
+
+def test_padding_is_not_counted_as_retrieved(data):
+    nbrs = np.array([[1, PAD], [0, PAD], [PAD, PAD], [0, PAD]])
+    m = evaluate_lists(nbrs, np.array([0, 2]), np.array([1, 3]), data, ks=[2])
+    assert m["relevance_rate@2"] == pytest.approx(1.0)  # only (0, 1) retrieved
+    assert m["recall@2"] == pytest.approx(0.5)
+    assert m["diversity@2"] == 0.0  # no list with two items
+
+
+def test_lists_shorter_than_k_are_rejected(data):
+    with pytest.raises(ValueError, match="need 5"):
+        evaluate_lists(np.zeros((4, 2), int), np.array([0]), np.array([1]), data, ks=[5])
