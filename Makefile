@@ -13,6 +13,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PREFECT_HOME := $(CURDIR)/.prefect
 export DVC_NO_ANALYTICS := 1
+# dvc.yaml runs `python -m stages...`: the venv's python.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run test venv data repro lint clean-outputs
 
