@@ -111,7 +111,8 @@ class Catalog:
         keep = idx != PAD
         idx, scores = idx[keep], lists.scores[trigger, :k][keep]
         rows = self.items.iloc[idx]
-        return pd.DataFrame({"rank": np.arange(1, len(idx) + 1), "item_id": rows["item_id"].to_numpy(),
+        return pd.DataFrame({"rank": np.arange(1, len(idx) + 1),
+                             "item_id": rows["item_id"].to_numpy(),
                              "title": rows["title"].to_numpy(),
                              "genres": rows["genre_list"].to_numpy(), "score": scores})
 

@@ -45,7 +45,7 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """The current commit, with ``-dirty`` when tracked files have changes; "unknown" outside git."""
+    """The current commit, ``-dirty`` when tracked files changed; "unknown" outside git."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                              check=True).stdout.strip()

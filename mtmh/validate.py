@@ -86,7 +86,7 @@ class ValidationReport:
         return f"{len(self.failed)} of {len(self.checks)} checks failed"
 
     def to_text(self) -> str:
-        lines = [f"Data validation {'passed' if self.success else 'FAILED'}"]
+        lines = [f"Data validation {'passed' if self.success else 'FAILED'}: {self.summary()}"]
         for check in self.failed:
             lines += ["", f"FAILED in {check.path} ({check.suite}): {check.description}",
                       f"  expectation: {check.expectation}",
@@ -102,6 +102,9 @@ class ValidationReport:
                 lines.append(f"  examples (up to {N_EXAMPLES}; rows count from 0 after the "
                              f"header):")
                 lines += [f"    {_format_example(e)}" for e in check.examples[:N_EXAMPLES]]
+        passed = [c for c in self.checks if c.success]
+        if passed:
+            lines += ["", "Passed:"] + [f"  - {c.path}: {c.description}" for c in passed]
         if self.notes:
             lines += ["", "Notes:"] + [f"  - {note}" for note in self.notes]
         lines += ["", self.summary()]
@@ -122,6 +125,7 @@ class _Planned:
     example_columns: list[str]
     # For column-level verdicts: pandas finds the offending rows once GX has failed the check.
     offending: Callable[[pd.DataFrame], pd.Series] | None = None
+    observed_on_failure: str | None = None
 
 
 # --- public API --------------------------------------------------------------------------
@@ -141,7 +145,9 @@ def validate_frames(interactions: pd.DataFrame, items: pd.DataFrame, params: Par
     interactions_path, items_path
         Names of the source files, quoted in every result.
     """
-    start = time.perf_counter()
+    # Examples are looked up by index label, so labels must be unique.
+    interactions, items = (f if f.index.is_unique else f.reset_index(drop=True)
+                           for f in (interactions, items))
     notes: list[str] = []
     inter_plan = _interactions_plan(interactions, items, params, notes)
     items_plan = _items_plan(items, notes)
@@ -152,8 +158,6 @@ def validate_frames(interactions: pd.DataFrame, items: pd.DataFrame, params: Par
     report = ValidationReport(success=all(c.success for c in checks), checks=checks,
                               notes=notes,
                               gx_results={"interactions": inter_raw, "items": items_raw})
-    logger.debug("validated %d interactions and %d items in %.1f s",
-                 len(interactions), len(items), time.perf_counter() - start)
     return report
 
 
@@ -167,6 +171,7 @@ def validate_files(params: Params, interactions: str | Path | None = None,
     ``params.validate.report_dir``). A file that cannot be read raises
     :class:`mtmh.data.DataError`.
     """
+    start = time.perf_counter()
     inter_path = str(interactions or params.data.interactions)
     items_path = str(items or params.data.items)
     inter_frame, items_frame = load_frames(params.data, interactions=inter_path, items=items_path)
@@ -178,12 +183,15 @@ def validate_files(params: Params, interactions: str | Path | None = None,
         with atomic_path(out / f"{name}.json") as tmp:
             tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
     with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(report.to_text() + "\n")
+        tmp.write_text(f"# Data validation\n\n```text\n{report.to_text()}\n```\n")
 
+    elapsed = time.perf_counter() - start
     if report.success:
-        logger.info("validation passed: %s; reports in %s", report.summary(), out)
+        logger.info("validation passed (%.1f s): %s; reports in %s", elapsed, report.summary(),
+                    out)
     else:
-        logger.warning("validation FAILED: %s; see %s", report.summary(), out / "report.md")
+        logger.warning("validation FAILED (%.1f s): %s; see %s", elapsed, report.summary(),
+                       out / "report.md")
     return report
 
 
@@ -244,6 +252,8 @@ def _interactions_plan(frame: pd.DataFrame, items: pd.DataFrame, params: Params,
                                                   max_value=cfg.rating_max),
                 ["rating"], f"rating must lie within [{cfg.rating_min}, {cfg.rating_max}] "
                             f"(validate.rating_min, validate.rating_max)", row_cols))
+        else:
+            notes.append("interactions: rating range not checked: the column is not numeric")
 
     key = ["user_id", "item_id", "timestamp"]
     if set(key) <= present:
@@ -252,7 +262,7 @@ def _interactions_plan(frame: pd.DataFrame, items: pd.DataFrame, params: Params,
                              "every copy counts", row_cols))
 
     if "item_id" in present and "item_id" in items.columns:
-        known = pd.unique(items["item_id"].dropna())
+        known = [_plain(v) for v in pd.unique(items["item_id"].dropna())]
         if params.data.drop_orphans:
             n_orphans = int((~frame["item_id"].dropna().isin(known)).sum())
             logger.info("%d interactions name an item_id missing from the items file; they "
@@ -261,7 +271,7 @@ def _interactions_plan(frame: pd.DataFrame, items: pd.DataFrame, params: Params,
                          f"{n_orphans} interactions name an item_id missing from the items file")
         else:
             plan.append(_Planned(
-                gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=_plain_list(known)),
+                gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=known),
                 ["item_id"], "every item_id must appear in the items file "
                              "(set data.drop_orphans to drop such rows instead)", row_cols))
     return plan
@@ -294,8 +304,9 @@ def _require_columns(plan: list[_Planned], frame: pd.DataFrame, required: tuple[
     found = ", ".join(map(str, frame.columns))
     for col in required:
         plan.append(_Planned(gxe.ExpectColumnToExist(column=col), [col],
-                             f"required column {col!r} must exist (columns found: {found}; "
-                             f"data.columns maps other names)", []))
+                             f"required column {col!r} must exist (data.columns in "
+                             f"params.yaml maps other names onto it)", [],
+                             observed_on_failure=f"columns {found}"))
         if col not in frame.columns:
             notes.append(f"{suite}: checks on column {col!r} skipped: the column is missing")
     return {c for c in required if c in frame.columns}
@@ -311,6 +322,10 @@ def _gx() -> Any:
         gx_logger.setLevel(logging.WARNING)
     import great_expectations as gx
 
+    # GX pins this one logger to INFO at import; it announces a temporary folder per context.
+    noisy = logging.getLogger("great_expectations.data_context.types.base")
+    if noisy.level == logging.INFO:
+        noisy.setLevel(logging.WARNING)
     return gx
 
 
@@ -371,6 +386,7 @@ def _check_result(suite: str, path: str, frame: pd.DataFrame, planned: _Planned,
         observed=None if observed is None else str(observed), error=error)
     if check.success:
         return check
+    check.observed = planned.observed_on_failure or check.observed
 
     if planned.offending is not None and check.unexpected_count is None:
         mask = planned.offending(frame).to_numpy(dtype=bool, na_value=True)
@@ -404,10 +420,6 @@ def _plain(value: Any) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
     return value
-
-
-def _plain_list(values: Any) -> list[Any]:
-    return [_plain(v) for v in values]
 
 
 def _format_example(example: dict[str, Any]) -> str:
