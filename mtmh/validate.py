@@ -177,6 +177,12 @@ def validate_files(params: Params, interactions: str | Path | None = None,
     inter_frame, items_frame = load_frames(params.data, interactions=inter_path, items=items_path)
     report = validate_frames(inter_frame, items_frame, params,
                              interactions_path=inter_path, items_path=items_path)
+    renamed = {ours: theirs for ours, theirs in vars(params.data.columns).items()
+               if theirs and theirs != ours}
+    if renamed:
+        pairs = ", ".join(f"{ours} is {theirs!r}" for ours, theirs in renamed.items())
+        report.notes.insert(0, f"columns are named as mtmh names them; in your files (data."
+                               f"columns in params.yaml) {pairs}")
 
     out = Path(report_dir or params.validate.report_dir)
     for name, result in report.gx_results.items():
