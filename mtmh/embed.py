@@ -61,7 +61,11 @@ def template_fields(template: str) -> list[str]:
 
 
 def render_texts(items: pd.DataFrame, template: str) -> list[str]:
-    """Item texts from ``template``; list fields such as genres are joined with ", ".
+    """Item texts from ``template``; the genres field is joined with single spaces.
+
+    Space-joined genres ("Animation Children's Comedy") are the form the reference
+    figures of the method notes were measured with; other joins move relevance by
+    about 0.02.
 
     Missing values render as empty strings; a field the items lack is an error that
     names it.
@@ -75,7 +79,7 @@ def render_texts(items: pd.DataFrame, template: str) -> list[str]:
     for f in fields:
         values = items[f].astype("object").where(items[f].notna(), "")
         if f == "genres":
-            values = values.map(lambda v: ", ".join(split_genres(v)))
+            values = values.map(lambda v: " ".join(split_genres(v)))
         columns[f] = values.astype(str).tolist()
     texts = [template.format(**{f: columns[f][i] for f in fields}) for i in range(len(items))]
     # A template with an empty optional field leaves dangling separators: trim them.

@@ -80,7 +80,7 @@ def step_evaluate(params: Params, methods: list[str] | None = None) -> dict[str,
 
     ``methods`` defaults to the baselines and ``evaluate.extra_methods`` of the params.
     """
-    from mtmh.baselines import Neighbors
+    from mtmh.neighbors import Neighbors
 
     if not methods:
         methods = [*params.baselines.methods, *params.evaluate.extra_methods]

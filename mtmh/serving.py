@@ -88,7 +88,7 @@ class Catalog:
         return f"{title}" if str(item_id) == str(title) else f"{title} [{item_id}]"
 
     def _load(self, method: str):
-        from mtmh.baselines import Neighbors
+        from mtmh.neighbors import Neighbors
 
         path = neighbors_path(method)
         if self.neighbors_dir != NEIGHBORS_DIR:
