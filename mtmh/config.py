@@ -84,8 +84,8 @@ class SwingConfig:
 class ALSConfig:
     factors: int = 64
     iterations: int = 15
-    regularization: float = 0.05
-    alpha: float = 2.0
+    regularization: float = 10.0
+    alpha: float = 5.0
     seed: int = 0
 
 

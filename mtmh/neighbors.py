@@ -38,10 +38,13 @@ class Neighbors:
 
     items: (n_items, k) int32 catalogue indices, best first, PAD-padded at the end.
     scores: (n_items, k) float32 scores of those entries, NaN on padding.
+    source: optional (n_items, k) int8: which head of a multi-head model found each
+        entry (PAD on padding); ``None`` for single-list methods.
     """
 
     items: np.ndarray
     scores: np.ndarray
+    source: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.items = np.asarray(self.items, dtype=np.int32)
@@ -49,6 +52,11 @@ class Neighbors:
         if self.items.ndim != 2 or self.items.shape != self.scores.shape:
             raise ValueError(f"neighbour items {self.items.shape} and scores "
                              f"{self.scores.shape} must be 2-D arrays of the same shape")
+        if self.source is not None:
+            self.source = np.asarray(self.source, dtype=np.int8)
+            if self.source.shape != self.items.shape:
+                raise ValueError(f"neighbour source {self.source.shape} must match items "
+                                 f"{self.items.shape}")
 
     @property
     def k(self) -> int:
@@ -58,7 +66,10 @@ class Neighbors:
         """Write both arrays to one ``.npz`` file, atomically."""
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             # A file handle, not a name: np.savez would append ".npz" to the temporary name.
-            np.savez(handle, items=self.items, scores=self.scores)
+            arrays = {"items": self.items, "scores": self.scores}
+            if self.source is not None:
+                arrays["source"] = self.source
+            np.savez(handle, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Neighbors:
@@ -71,7 +82,8 @@ class Neighbors:
             if missing:
                 raise ValueError(f"{path}: not a neighbour-list file; arrays {sorted(missing)} "
                                  f"missing (found {sorted(data.files)})")
-            return cls(data["items"], data["scores"])
+            source = data["source"] if "source" in data.files else None
+            return cls(data["items"], data["scores"], source)
 
 
 def _select(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int,

@@ -25,9 +25,22 @@ NEIGHBORS_DIR = Path("artifacts/neighbors")
 MLFLOW_RUN_PATH = Path("reports/mlflow_run.json")
 
 
-def neighbors_path(method: str) -> Path:
-    """Where a method's top-K lists live: ``artifacts/neighbors/<method>.npz``."""
-    return NEIGHBORS_DIR / f"{method.replace(':', '-')}.npz"
+MODELS_DIR = Path("artifacts/models")
+INDEX_DIR = Path("artifacts/index")
+MERGED = "merged"
+
+
+def neighbors_path(method: str, root: Path = NEIGHBORS_DIR) -> Path:
+    """Where a method's top-K lists live.
+
+    A baseline ``name``: ``<root>/name.npz``. A trained model ``name`` (a folder):
+    ``<root>/name/merged.npz`` for its served list, ``<root>/name/HEAD.npz`` for
+    ``name:HEAD``, one head on its own.
+    """
+    model, _, head = method.partition(":")
+    if head or (root / model).is_dir():
+        return root / model / f"{head or MERGED}.npz"
+    return root / f"{model}.npz"
 
 
 def step_validate(params: Params):  # -> ValidationReport
@@ -75,20 +88,52 @@ def eval_data(prep: Prepared, content: np.ndarray) -> EvalData:
                     train_counts=prep.train_counts())
 
 
-def step_evaluate(params: Params, methods: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Score each method's lists on the test pairs; write metrics JSON, table and plot.
+def served_methods(params: Params) -> list[str]:
+    """Every method the evaluate stage scores: baselines, the blend, each model and head."""
+    import json
 
-    ``methods`` defaults to the baselines and ``evaluate.extra_methods`` of the params.
+    methods = list(params.baselines.methods)
+    if "blend" in params.extra:
+        methods.append("blend")
+    for name in params.extra.get("models") or []:
+        methods.append(name)
+        meta = INDEX_DIR / name / "index.json"
+        heads = json.loads(meta.read_text())["heads"] if meta.exists() else []
+        if len(heads) > 1:
+            methods += [f"{name}:{h}" for h in heads]
+    return methods
+
+
+def ratios(metrics: dict[str, dict[str, float]], params: Params,
+           keys: tuple[str, ...] = ("recall@50", "relevance_rate@50")) -> dict:
+    """``mtmh`` over the two-tower and over the best baseline (by Recall@50), per metric."""
+    out: dict[str, dict[str, float]] = {}
+    if "mtmh" not in metrics:
+        return out
+    baselines = [m for m in params.baselines.methods if m in metrics]
+    references = ["twotower"] if "twotower" in metrics else []
+    if baselines:
+        references.append(max(baselines, key=lambda m: metrics[m]["recall@50"]))
+    for ref in references:
+        out[f"mtmh_vs_{ref}"] = {k: metrics["mtmh"][k] / metrics[ref][k] for k in keys
+                                 if metrics[ref].get(k)}
+    return out
+
+
+def step_evaluate(params: Params,
+                  methods: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Score each method's lists on the test pairs; write ``reports/metrics.json``.
+
+    ``methods`` defaults to :func:`served_methods`. The file also holds ``ratios``.
     """
     from mtmh.neighbors import Neighbors
 
-    if not methods:
-        methods = [*params.baselines.methods, *params.evaluate.extra_methods]
+    methods = methods or served_methods(params)
     prep = load_prepared(PREPARED_DIR)
     data = eval_data(prep, load_embeddings(EMBEDDINGS_PATH))
     a = prep.test_pairs["a"].to_numpy()
     b = prep.test_pairs["b"].to_numpy()
-    metrics: dict[str, dict[str, float]] = {}
+    metrics: dict = {}
     for method in methods:
         lists = Neighbors.load(neighbors_path(method))
         metrics[method] = evaluate_lists(lists.items, a, b, data, ks=params.evaluate.ks,
@@ -97,26 +142,211 @@ def step_evaluate(params: Params, methods: list[str] | None = None) -> dict[str,
         logger.info("%s: recall@50 %.4f, relevance_rate@50 %.4f", method,
                     metrics[method].get("recall@50", float("nan")),
                     metrics[method].get("relevance_rate@50", float("nan")))
+    found = ratios(metrics, params)
+    if found:
+        metrics[report.RATIOS] = found
     report.write_metrics(metrics, report.METRICS_PATH)
-    report.write_tradeoff(metrics, k=50)
     logger.info("metrics of %d methods on %d test pairs:\n%s", len(methods), len(a),
                 report.format_table(metrics))
     return metrics
 
 
+def _child_runs(params: Params, metrics: dict, sweeps: dict) -> list:
+    """Nested MLflow runs: every method (heads included) and every sweep point."""
+    from mtmh.tracking import ChildRun
+
+    model = params.extra.get("model") or {}
+    head_cfg = {h.get("name"): h for h in (model.get("model") or {}).get("heads") or []}
+    children = []
+    for method, row in metrics.items():
+        if method == report.RATIOS:
+            continue
+        _, _, head = method.partition(":")
+        kind = "head" if head else "method"
+        extra = {k: v for k, v in head_cfg.get(head, {}).items() if k in ("alpha", "share")}
+        children.append(ChildRun(method, {"method": method, **extra}, row, {"kind": kind}))
+    for sweep, points in (sweeps.get("points") or {}).items():
+        for p in points:
+            knobs = {k: v for k, v in p.items() if "@" not in k}
+            label = ",".join(f"{k}={v:g}" for k, v in knobs.items())
+            metrics_only = {k: v for k, v in p.items() if "@" in k}
+            children.append(ChildRun(f"{sweep}:{label}", {"sweep": sweep, **knobs},
+                                     metrics_only, {"kind": "sweep"}))
+    return children
+
+
 def step_track(params: Params) -> str:
-    """Log the run to MLflow from the files DVC also reads; return the MLflow run id."""
+    """Log the run to MLflow from the files DVC also reads; return the MLflow run id.
+
+    One parent run, nested runs per method, head and sweep point, and the trained MTMH
+    model registered (alias ``candidate``) when it exists.
+    """
     import json
 
+    from mtmh import tradeoff
     from mtmh.data import atomic_path
-    from mtmh.tracking import log_pipeline_run
+    from mtmh.tracking import ModelToRegister, log_pipeline_run
 
     metrics = report.read_metrics(report.METRICS_PATH)
-    artifacts = [report.METRICS_PATH, report.TRADEOFF_PNG, report.TRADEOFF_CSV,
-                 PREPARED_DIR / "summary.json"]
+    sweeps = json.loads(tradeoff.SWEEPS_PATH.read_text()) if tradeoff.SWEEPS_PATH.exists() \
+        else {}
+    table = Path("reports/metrics.md")
+    with atomic_path(table) as tmp:
+        tmp.write_text("# Test-split metrics\n\n```text\n" + report.format_table(metrics)
+                       + "\n```\n")
+    artifacts = [report.METRICS_PATH, table, tradeoff.TRADEOFF_PNG, tradeoff.TRADEOFF_CSV,
+                 tradeoff.SWEEPS_PATH, PREPARED_DIR / "summary.json",
+                 *sorted(MODELS_DIR.glob("*.json"))]
+    model = None
+    checkpoint = MODELS_DIR / "mtmh.safetensors"
+    if checkpoint.exists():
+        import pandas as pd
+
+        registry = params.extra.get("registry") or {}
+        first = str(pd.read_parquet(PREPARED_DIR / "items.parquet")["item_id"].iloc[0])
+        model = ModelToRegister(
+            name=registry.get("name", "mtmh"), alias="candidate",
+            artifacts={"items": str(PREPARED_DIR / "items.parquet"),
+                       "lists": str(NEIGHBORS_DIR / "mtmh"), "checkpoint": str(checkpoint),
+                       "index": str(INDEX_DIR / "mtmh")},
+            input_example=pd.DataFrame({"item": [first], "k": [10.0]}))
     run_id = log_pipeline_run(params.tracking, params=params.to_dict(), metrics=metrics,
-                              artifacts=artifacts, run_name="pipeline")
+                              artifacts=artifacts, run_name="pipeline",
+                              children=_child_runs(params, metrics, sweeps), model=model)
     with atomic_path(MLFLOW_RUN_PATH) as tmp:
         tmp.write_text(json.dumps({"run_id": run_id, "tracking_uri": params.tracking.uri},
                                   indent=2) + "\n")
     return run_id
+
+
+def step_tradeoff(params: Params) -> dict:
+    """Sweep the serving shares and the blend's beta; write the sweeps and the figure."""
+    from mtmh import tradeoff
+    from mtmh.baselines import itemcf_scores
+    from mtmh.blend import blend
+    from mtmh.neighbors import Neighbors
+    from mtmh.retrieval import serving_config
+
+    prep = load_prepared(PREPARED_DIR)
+    content = load_embeddings(EMBEDDINGS_PATH)
+    data = eval_data(prep, content)
+    a = prep.test_pairs["a"].to_numpy()
+    b = prep.test_pairs["b"].to_numpy()
+    serving = serving_config(params.extra.get("serving"))
+    sweeps: dict[str, list[dict]] = {}
+
+    meta = INDEX_DIR / "mtmh" / "index.json"
+    if meta.exists():
+        import json
+
+        heads = json.loads(meta.read_text())["heads"]
+        if len(heads) > 1:
+            head_items = np.stack([Neighbors.load(neighbors_path(f"mtmh:{h}")).items
+                                   for h in heads])  # (H, n_items, k)
+            sweeps["mtmh_shares"] = tradeoff.share_sweep(
+                head_items, serving.share_sweep, a, b, data, k=serving.k,
+                merge=serving.merge, rrf_k=serving.rrf_k)
+
+    betas = (params.extra.get("blend") or {}).get("betas") or []
+    if betas:
+        cf = itemcf_scores(prep, params.baselines.itemcf.shrink)
+        sweeps["blend_beta"] = []
+        for beta in betas:
+            lists = blend(prep, content, params.baselines.topk, float(beta), cf=cf)
+            sweeps["blend_beta"].append(tradeoff.point(lists.items, a, b, data,
+                                                       beta=float(beta)))
+    alpha = tradeoff.read_alpha_sweep()
+    if alpha:
+        sweeps["alpha"] = alpha
+
+    summary: dict = {"points": sweeps}
+    if sweeps.get("mtmh_shares") and sweeps.get("blend_beta"):
+        gap = tradeoff.frontier_gap(sweeps["mtmh_shares"], sweeps["blend_beta"])
+        summary["frontier_gap_mtmh_vs_blend"] = gap
+        logger.info("MTMH frontier minus blend frontier, mean relevance at equal recall: "
+                    "%+.4f", gap)
+    tradeoff.write_sweeps(summary)
+    tradeoff.write_figure(report.read_metrics(report.METRICS_PATH), sweeps)
+    return summary
+
+
+# --- the MTMH model and its ablations ----------------------------------------------------
+
+def model_config(params: Params, name: str):  # -> MTMHConfig
+    """The ``model:`` section of the params, as trained for ``name``.
+
+    ``mtmh`` is the section as written; ``twotower``, ``singlehead`` and ``idonly`` change
+    only the heads or inputs (see :func:`mtmh.train.ablation`).
+    """
+    from mtmh.train import ablation, config_from_dict
+
+    return ablation(config_from_dict(params.extra.get("model")), name)
+
+
+def step_train(params: Params, name: str) -> Path:
+    """Train model ``name`` and write its checkpoint and training summary."""
+    import json
+
+    from mtmh.data import atomic_path
+    from mtmh.train import save_checkpoint, train
+
+    prep = load_prepared(PREPARED_DIR)
+    content = load_embeddings(EMBEDDINGS_PATH)
+    cfg = model_config(params, name)
+    result = train(prep, content, cfg)
+    summary = {"model": name, "best_epoch": result.best_epoch,
+               "best_valid_recall@50": result.best_valid_recall,
+               "seconds": round(result.seconds, 1),
+               "pairs_per_second": round(result.pairs_per_second),
+               "heads": [h.name for h in cfg.model.heads], "history": result.history}
+    path = MODELS_DIR / f"{name}.safetensors"
+    save_checkpoint(path, result.model, cfg, meta={k: v for k, v in summary.items()
+                                                   if k != "history"})
+    with atomic_path(MODELS_DIR / f"{name}.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    logger.info("%s: best epoch %d, valid recall@50 %.4f, %.0f s, %.0f pairs/s", name,
+                result.best_epoch, result.best_valid_recall, result.seconds,
+                result.pairs_per_second)
+    return path
+
+
+def step_index(params: Params, name: str) -> dict:
+    """Index each head of model ``name``; write its per-head and merged lists."""
+    import json
+
+    from mtmh.data import atomic_path
+    from mtmh.retrieval import lists_for_catalogue, save_indexes, serving_config
+    from mtmh.train import load_checkpoint
+
+    cfg = serving_config(params.extra.get("serving"))
+    model = load_checkpoint(MODELS_DIR / f"{name}.safetensors")
+    embeddings = model.all_item_embeddings()  # (H, n_items, d)
+    heads = [h.name for h in model.cfg.heads]
+    lists, indexes = lists_for_catalogue(embeddings, heads, [h.share for h in model.cfg.heads],
+                                         cfg)
+    meta = {"shares": lists.shares.tolist(), "kind": cfg.index.kind, "merge": cfg.merge,
+            "recall_against_exact@50": lists.index_recall}
+    save_indexes(indexes, heads, INDEX_DIR / name, meta)
+    folder = NEIGHBORS_DIR / name
+    lists.merged.save(folder / f"{MERGED}.npz")
+    with atomic_path(folder / "heads.json") as tmp:
+        tmp.write_text(json.dumps(heads) + "\n")
+    if len(heads) > 1:
+        for h, head in enumerate(heads):
+            lists.heads.head(h).save(folder / f"{head}.npz")
+    logger.info("%s: %d heads indexed (%s), shares %s", name, len(heads), cfg.index.kind,
+                np.round(lists.shares, 3).tolist())
+    return meta
+
+
+def step_blend(params: Params) -> Path:
+    """Lists of the item-CF + beta * content blend at ``blend.beta``."""
+    from mtmh.blend import blend
+
+    prep = load_prepared(PREPARED_DIR)
+    content = load_embeddings(EMBEDDINGS_PATH)
+    beta = float((params.extra.get("blend") or {}).get("beta", 0.3))
+    lists = blend(prep, content, params.baselines.topk, beta, params.baselines.itemcf.shrink)
+    path = neighbors_path("blend")
+    lists.save(path)
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,13 @@ class Catalog:
         return cls(pd.read_parquet(path), Path(neighbors_dir))
 
     def methods(self) -> list[str]:
-        """Methods with lists on disk, e.g. ``["als", "content", "itemcf", ...]``."""
-        return sorted(p.stem for p in self.neighbors_dir.glob("*.npz"))
+        """Methods with lists on disk, e.g. ``["als", ..., "mtmh", "mtmh:relevance"]``."""
+        found = [p.stem for p in self.neighbors_dir.glob("*.npz")]
+        for folder in self.neighbors_dir.glob("*/"):
+            found.append(folder.name)
+            heads = sorted(p.stem for p in folder.glob("*.npz") if p.stem != "merged")
+            found += [f"{folder.name}:{h}" for h in heads]
+        return sorted(found)
 
     def default_method(self) -> str:
         available = self.methods()
@@ -76,8 +82,7 @@ class Catalog:
         same = found[(titles.iloc[found].str.lower() == query.lower()).to_numpy()]
         if same.size == 1:
             return int(same[0])
-        shown = "; ".join(f"{self.items['item_id'].iloc[i]!s} ({titles.iloc[i]})"
-                          for i in found[:10])
+        shown = "; ".join(self.label(i) for i in found[:10])
         more = f" and {found.size - 10} more" if found.size > 10 else ""
         raise UnknownItem(f"{query!r} matches {found.size} items: {shown}{more}; "
                           "give the id or a longer fragment")
@@ -90,9 +95,7 @@ class Catalog:
     def _load(self, method: str):
         from mtmh.neighbors import Neighbors
 
-        path = neighbors_path(method)
-        if self.neighbors_dir != NEIGHBORS_DIR:
-            path = self.neighbors_dir / path.name
+        path = neighbors_path(method, self.neighbors_dir)
         if not path.exists():
             known = ", ".join(self.methods()) or "none yet; run `make run`"
             raise UnknownMethod(f"no lists for method {method!r} ({path}); available: {known}")
@@ -111,10 +114,19 @@ class Catalog:
         keep = idx != PAD
         idx, scores = idx[keep], lists.scores[trigger, :k][keep]
         rows = self.items.iloc[idx]
-        return pd.DataFrame({"rank": np.arange(1, len(idx) + 1),
-                             "item_id": rows["item_id"].to_numpy(),
-                             "title": rows["title"].to_numpy(),
-                             "genres": rows["genre_list"].to_numpy(), "score": scores})
+        out = pd.DataFrame({"rank": np.arange(1, len(idx) + 1),
+                            "item_id": rows["item_id"].to_numpy(),
+                            "title": rows["title"].to_numpy(),
+                            "genres": rows["genre_list"].to_numpy(), "score": scores})
+        if lists.source is not None:
+            names = self.head_names(method)
+            out["head"] = [names[h] for h in lists.source[trigger, :k][keep]]
+        return out
+
+    def head_names(self, method: str) -> list[str]:
+        """Head names of a model's lists, in the order their ``source`` codes count."""
+        path = neighbors_path(method, self.neighbors_dir).parent / "heads.json"
+        return json.loads(path.read_text()) if path.exists() else []
 
     @staticmethod
     def format_rows(rows: pd.DataFrame) -> str:

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,41 @@ def _connect(cfg: TrackingConfig) -> str:
     return mlflow.create_experiment(cfg.experiment, artifact_location=location)
 
 
+@dataclass
+class ChildRun:
+    """A nested run: one head or one sweep point, with the metrics that place it."""
+
+    name: str
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ModelToRegister:
+    """Files of a trained model to log as a pyfunc and register under ``name``."""
+
+    name: str
+    alias: str
+    artifacts: Mapping[str, str]
+    input_example: Any = None
+
+
 def log_pipeline_run(cfg: TrackingConfig, *, params: Mapping[str, Any],
-                     metrics: Mapping[str, Mapping[str, float]],
+                     metrics: Mapping[str, Mapping[str, Any]],
                      artifacts: Iterable[str | Path] = (),
                      tags: Mapping[str, str] | None = None,
-                     run_name: str | None = None) -> str:
-    """Log one pipeline run: flattened params, ``method/metric`` metrics, files; return its id."""
+                     run_name: str | None = None,
+                     children: Iterable[ChildRun] = (),
+                     model: ModelToRegister | None = None) -> str:
+    """Log one pipeline run and return its id.
+
+    The parent run holds flattened params, every method's metrics as ``method/metric``,
+    the files and the lineage tags; each child is a nested run whose metrics use plain
+    names (``recall_at_50``), so the UI's chart view can plot heads and sweep points
+    against each other. ``model``, when given, is logged as a pyfunc, registered, and
+    given its alias.
+    """
     import mlflow
 
     experiment_id = _connect(cfg)
@@ -91,13 +121,37 @@ def log_pipeline_run(cfg: TrackingConfig, *, params: Mapping[str, Any],
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
                           tags=all_tags) as run:
         mlflow.log_params(flatten(params))
-        values = {metric_key(m, k): float(v) for m, row in metrics.items() for k, v in row.items()}
+        values = {metric_key(m, k): float(v) for m, row in metrics.items()
+                  for k, v in flatten(row).items()}
         mlflow.log_metrics(values)
         for path in artifacts:
             if Path(path).exists():
                 mlflow.log_artifact(str(path))
             else:
                 logger.warning("artifact %s not found; not logged", path)
+        for child in children:
+            with mlflow.start_run(experiment_id=experiment_id, run_name=child.name,
+                                  nested=True, tags={**all_tags, **child.tags}):
+                mlflow.log_params(flatten(child.params))
+                mlflow.log_metrics({_UNSAFE.sub("-", k.replace("@", "_at_")): float(v)
+                                    for k, v in child.metrics.items()})
+        if model is not None:
+            _register(model)
         logger.info("MLflow run %s logged to %s (%d metrics)", run.info.run_id, cfg.uri,
                     len(values))
         return run.info.run_id
+
+
+def _register(model: ModelToRegister) -> None:
+    """Log the pyfunc in the active run, register a new version, point the alias at it."""
+    import mlflow
+
+    from mtmh.pyfunc import SimilarItemsModel
+
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=SimilarItemsModel(), artifacts=dict(model.artifacts),
+        input_example=model.input_example, registered_model_name=model.name,
+        pip_requirements=["mtmh", "pandas", "numpy", "pyarrow"])
+    version = info.registered_model_version
+    mlflow.MlflowClient().set_registered_model_alias(model.name, model.alias, version)
+    logger.info("registered %s version %s with alias %r", model.name, version, model.alias)

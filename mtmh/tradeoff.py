@@ -1,0 +1,155 @@
+"""The recall/relevance trade-off: sweeps, Pareto frontiers and the figure.
+
+Two sweeps need no retraining and run in every pipeline run: the serving shares of a
+multi-head model (the engagement head's share from 0 to 1) and beta of the item-CF +
+content blend. A third, over the relevance weight alpha of a single-head model, needs
+one training per point and runs on request (``mtmh sweep-alpha``); its points join the
+figure when ``reports/sweeps/alpha.json`` exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtmh.data import atomic_path
+from mtmh.merge import merge_lists
+from mtmh.metrics import EvalData, evaluate_lists
+from mtmh.report import RATIOS
+
+logger = logging.getLogger(__name__)
+
+RECALL, RELEVANCE = "recall@50", "relevance_rate@50"
+SWEEPS_PATH = Path("reports/sweeps.json")
+ALPHA_SWEEP_PATH = Path("reports/sweeps/alpha.json")
+TRADEOFF_CSV = Path("reports/tradeoff.csv")
+TRADEOFF_PNG = Path("reports/tradeoff.png")
+
+
+def point(items: np.ndarray, a: np.ndarray, b: np.ndarray, data: EvalData,
+          **labels: float | str) -> dict:
+    """Recall@50 and relevance rate@50 of one list set, with its labels."""
+    m = evaluate_lists(items, a, b, data, ks=[50])
+    return {**labels, RECALL: m[RECALL], RELEVANCE: m[RELEVANCE]}
+
+
+def share_sweep(head_items: np.ndarray, shares: list[float], a: np.ndarray, b: np.ndarray,
+                data: EvalData, *, k: int = 100, merge: str = "quota",
+                rrf_k: float = 60.0) -> list[dict]:
+    """Merged lists at each engagement-head share: (H, n_items, k_h) head lists in."""
+    from mtmh.retrieval import engagement_shares
+
+    n_heads, n_items, _ = head_items.shape
+    triggers = np.arange(n_items)
+    out = []
+    for share in shares:
+        merged, _ = merge_lists(head_items, engagement_shares(share, n_heads), k,
+                                method=merge, triggers=triggers, rrf_k=rrf_k)
+        out.append(point(merged, a, b, data, share=float(share)))
+        logger.info("share %.2f: recall@50 %.4f relevance@50 %.4f", share, out[-1][RECALL],
+                    out[-1][RELEVANCE])
+    return out
+
+
+def pareto(points: list[Mapping]) -> list[Mapping]:
+    """Points no other point beats on both recall and relevance, by recall descending."""
+    ranked = sorted(points, key=lambda p: (-p[RECALL], -p[RELEVANCE]))
+    front, best = [], -np.inf
+    for p in ranked:
+        if p[RELEVANCE] > best:
+            front.append(p)
+            best = p[RELEVANCE]
+    return front
+
+
+def frontier_gap(model: list[Mapping], reference: list[Mapping]) -> float:
+    """Mean relevance gain of the model's frontier over the reference's at equal recall.
+
+    Both frontiers are linearly interpolated on the recall range they share; positive
+    means the model's frontier lies above. NaN when the ranges do not overlap.
+    """
+    def curve(points: list[Mapping]) -> tuple[np.ndarray, np.ndarray]:
+        front = sorted(pareto(points), key=lambda p: p[RECALL])
+        return np.array([p[RECALL] for p in front]), np.array([p[RELEVANCE] for p in front])
+
+    mx, my = curve(model)
+    rx, ry = curve(reference)
+    lo, hi = max(mx.min(), rx.min()), min(mx.max(), rx.max())
+    if lo >= hi:
+        return float("nan")
+    grid = np.linspace(lo, hi, 50)
+    return float(np.mean(np.interp(grid, mx, my) - np.interp(grid, rx, ry)))
+
+
+def write_sweeps(sweeps: Mapping[str, list[dict]], path: str | Path = SWEEPS_PATH) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(sweeps, indent=2) + "\n")
+
+
+def read_alpha_sweep(path: str | Path = ALPHA_SWEEP_PATH) -> list[dict]:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def tradeoff_frame(metrics: Mapping[str, Mapping[str, float]],
+                   sweeps: Mapping[str, list[dict]]) -> pd.DataFrame:
+    """One row per plotted point: series, label, recall@50, relevance_rate@50."""
+    rows = [{"series": "method", "label": m, RECALL: v[RECALL], RELEVANCE: v[RELEVANCE]}
+            for m, v in metrics.items() if m != RATIOS and RECALL in v]
+    for name, points in sweeps.items():
+        for p in points:
+            knob = next(k for k in p if k not in (RECALL, RELEVANCE))
+            rows.append({"series": name, "label": f"{knob}={p[knob]:g}", RECALL: p[RECALL],
+                         RELEVANCE: p[RELEVANCE]})
+    return pd.DataFrame(rows)
+
+
+def write_figure(metrics: Mapping[str, Mapping[str, float]], sweeps: Mapping[str, list[dict]],
+                 *, csv_path: str | Path = TRADEOFF_CSV,
+                 png_path: str | Path = TRADEOFF_PNG) -> None:
+    """Recall@50 against relevance rate@50: every method, every sweep point, the frontiers."""
+    frame = tradeoff_frame(metrics, sweeps)
+    with atomic_path(csv_path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 6.5))
+    methods = frame[frame["series"] == "method"]
+    ax.scatter(methods[RECALL], methods[RELEVANCE], color="black", s=22, zorder=4)
+    for _, row in methods.iterrows():
+        ax.annotate(row["label"], (row[RECALL], row[RELEVANCE]), textcoords="offset points",
+                    xytext=(4, 3), fontsize=8)
+    colors = {"mtmh_shares": "tab:red", "blend_beta": "tab:blue", "alpha": "tab:green"}
+    titles = {"mtmh_shares": "MTMH, engagement share swept",
+              "blend_beta": "item-CF + beta * content, beta swept",
+              "alpha": "single head, alpha swept (retrained)"}
+    for name, points in sweeps.items():
+        if not points:
+            continue
+        color = colors.get(name, "tab:gray")
+        xs = [p[RECALL] for p in points]
+        ys = [p[RELEVANCE] for p in points]
+        ax.scatter(xs, ys, color=color, s=14, alpha=0.7, zorder=3)
+        front = sorted(pareto(points), key=lambda p: p[RECALL])
+        ax.plot([p[RECALL] for p in front], [p[RELEVANCE] for p in front], color=color,
+                lw=1.8, label=f"{titles.get(name, name)}: Pareto frontier", zorder=2)
+    ax.set_xlabel("Recall@50 (engagement)")
+    ax.set_ylabel("Relevance rate@50 (content cosine >= 0.5)")
+    ax.set_title("Recall against relevance on the test split")
+    ax.grid(True, alpha=0.3)
+    if sweeps:
+        ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    logger.info("wrote %s and %s (%d points)", csv_path, png_path, len(frame))
