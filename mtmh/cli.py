@@ -86,6 +86,13 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
     catalog = Catalog.open()
     method = args.method or catalog.default_method()
+    if (args.item is None) == (args.text is None):
+        raise UsageError("give either ITEM (an id or title fragment) or --text, not both")
+    if args.text is not None:
+        rows = catalog.similar_text(args.text, method, args.k, _params(args).embed)
+        print(f"{args.k} most similar to the text {args.text!r} by {method}:")
+        print(catalog.format_rows(rows))
+        return 0
     trigger = catalog.resolve(args.item)
     rows = catalog.similar(trigger, method, args.k)
     print(f"{args.k} most similar to {catalog.label(trigger)} by {method}:")
@@ -154,11 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("similar", help="items similar to one item",
                        description="Print the top-K items for ITEM, an item id or a fragment "
                                    "of its title (case-insensitive). An ambiguous fragment "
-                                   "lists the candidates.")
-    p.add_argument("item", metavar="ITEM", help="item id or title fragment")
+                                   "lists the candidates. With --text, a fresh item given by "
+                                   "its text alone is embedded and queried (methods: a "
+                                   "trained model such as mtmh, or content). For a "
+                                   "multi-head model, the head that found each item is "
+                                   "shown.")
+    p.add_argument("item", metavar="ITEM", nargs="?", help="item id or title fragment")
+    p.add_argument("--text", help='text of a fresh item, e.g. "Title (2003) Comedy Drama"')
     p.add_argument("--k", type=_positive, default=10, help="how many items (default 10)")
     p.add_argument("--method", default=None,
-                   help="method whose lists to use (default: mtmh if trained, else itemcf)")
+                   help="method whose lists to use: a baseline, blend, mtmh, mtmh:HEAD or "
+                        "an ablation (default: mtmh if trained, else itemcf)")
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("export", help="top-K lists of every item to Parquet",

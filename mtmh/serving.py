@@ -110,23 +110,76 @@ class Catalog:
         """The top-k of one trigger: rank, item_id, title, genres, score."""
         lists = self._load(method)
         self._check_k(k, lists.items.shape[1], method)
-        idx = lists.items[trigger, :k]
-        keep = idx != PAD
-        idx, scores = idx[keep], lists.scores[trigger, :k][keep]
-        rows = self.items.iloc[idx]
-        out = pd.DataFrame({"rank": np.arange(1, len(idx) + 1),
-                            "item_id": rows["item_id"].to_numpy(),
-                            "title": rows["title"].to_numpy(),
-                            "genres": rows["genre_list"].to_numpy(), "score": scores})
-        if lists.source is not None:
-            names = self.head_names(method)
-            out["head"] = [names[h] for h in lists.source[trigger, :k][keep]]
-        return out
+        source = None if lists.source is None else lists.source[trigger, :k]
+        return self._rows(lists.items[trigger, :k], lists.scores[trigger, :k], source,
+                          self.head_names(method))
 
     def head_names(self, method: str) -> list[str]:
         """Head names of a model's lists, in the order their ``source`` codes count."""
         path = neighbors_path(method, self.neighbors_dir).parent / "heads.json"
         return json.loads(path.read_text()) if path.exists() else []
+
+    def similar_text(self, text: str, method: str, k: int, embed_cfg) -> pd.DataFrame:
+        """The top-k for an item given only by its text (a fresh item, never engaged).
+
+        ``method`` is a trained model (``mtmh``, ``mtmh:HEAD``, an ablation) or ``content``.
+        Genres the model knows and a "(year)" in the text feed its side features.
+        """
+        import re
+
+        from mtmh.embed import EMBEDDINGS_PATH, encode_texts, load_embeddings
+        from mtmh.index import build_index
+        from mtmh.index import search as index_search
+        from mtmh.pipeline import INDEX_DIR, MODELS_DIR
+
+        content = encode_texts([text], embed_cfg, progress=False)  # (1, dim)
+        if method == "content":
+            items, scores = index_search(build_index(load_embeddings(EMBEDDINGS_PATH)),
+                                         content, k)
+            return self._rows(items[0], scores[0], None, [])
+        model_name, _, head = method.partition(":")
+        checkpoint = MODELS_DIR / f"{model_name}.safetensors"
+        if not checkpoint.exists():
+            raise UnknownMethod(f"--text needs a trained model or `content`; no checkpoint "
+                                f"for {model_name!r} ({checkpoint})")
+        from mtmh.merge import merge_lists
+        from mtmh.retrieval import load_indexes, search_heads
+        from mtmh.train import load_checkpoint
+
+        model = load_checkpoint(checkpoint)
+        indexes, meta = load_indexes(INDEX_DIR / model_name)
+        names = meta["heads"]
+        tokens = set(re.findall(r"[\w'-]+", text))
+        genres = [[g for g in model.genre_vocab if g in tokens]]
+        year = re.search(r"\((\d{4})\)", text)
+        years = np.array([float(year.group(1)) if year else np.nan], dtype=np.float32)
+        query = model.embed_content(content, genres, years)  # (H, 1, d)
+        lists = search_heads(indexes, query, k)
+        if head:
+            if head not in names:
+                raise UnknownMethod(f"model {model_name!r} has heads {names}, not {head!r}")
+            h = names.index(head)
+            return self._rows(lists.items[h, 0], lists.scores[h, 0], None, [])
+        if len(names) == 1:
+            return self._rows(lists.items[0, 0], lists.scores[0, 0], None, [])
+        merged, source = merge_lists(lists.items, meta["shares"], k)  # (1, k) each
+        score_of = {(h, int(i)): float(sc) for h in range(len(names))
+                    for i, sc in zip(lists.items[h, 0], lists.scores[h, 0], strict=True)}
+        scores = np.array([score_of.get((int(h), int(i)), np.nan)
+                           for h, i in zip(source[0], merged[0], strict=True)], np.float32)
+        return self._rows(merged[0], scores, source[0], names)
+
+    def _rows(self, idx: np.ndarray, scores: np.ndarray, source: np.ndarray | None,
+              names: list[str]) -> pd.DataFrame:
+        keep = idx != PAD
+        rows = self.items.iloc[idx[keep]]
+        out = pd.DataFrame({"rank": np.arange(1, int(keep.sum()) + 1),
+                            "item_id": rows["item_id"].to_numpy(),
+                            "title": rows["title"].to_numpy(),
+                            "genres": rows["genre_list"].to_numpy(), "score": scores[keep]})
+        if source is not None:
+            out["head"] = [names[h] for h in source[keep]]
+        return out
 
     @staticmethod
     def format_rows(rows: pd.DataFrame) -> str:
