@@ -1,0 +1,74 @@
+"""Blend, merged retrieval lists, Pareto frontiers and the frontier gap on known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtmh.blend import blend
+from mtmh.config import Params
+from mtmh.prepare import prepare_frames
+from mtmh.retrieval import ServingConfig, engagement_shares, lists_for_catalogue
+from mtmh.tradeoff import RECALL, RELEVANCE, frontier_gap, pareto
+
+
+def pts(*xy):
+    return [{RECALL: x, RELEVANCE: y, "k": i} for i, (x, y) in enumerate(xy)]
+
+
+def test_pareto_keeps_points_no_other_point_beats():
+    front = pareto(pts((0.3, 0.1), (0.2, 0.2), (0.25, 0.05), (0.1, 0.5), (0.1, 0.4)))
+    assert [(p[RECALL], p[RELEVANCE]) for p in front] == [(0.3, 0.1), (0.2, 0.2), (0.1, 0.5)]
+
+
+def test_frontier_gap_is_the_mean_vertical_distance_on_the_shared_range():
+    model = pts((0.1, 0.5), (0.3, 0.3))
+    reference = pts((0.1, 0.4), (0.3, 0.2))
+    assert frontier_gap(model, reference) == pytest.approx(0.1)
+    assert frontier_gap(reference, model) == pytest.approx(-0.1)
+    assert np.isnan(frontier_gap(pts((0.1, 0.5), (0.2, 0.3)), pts((0.3, 0.1), (0.4, 0.0))))
+
+
+def test_engagement_shares():
+    assert engagement_shares(0.8, 2) == pytest.approx([0.8, 0.2])
+    assert engagement_shares(0.4, 3) == pytest.approx([0.4, 0.3, 0.3])
+    assert engagement_shares(0.3, 1) == [1.0]
+
+
+def tiny_prep():
+    # Items 0-1 co-engaged often, 2-3 once; item 4 never co-engaged with anything.
+    rows = [("u1", 0, 1), ("u1", 1, 2), ("u2", 0, 3), ("u2", 1, 4), ("u3", 2, 5),
+            ("u3", 3, 6), ("u4", 4, 7)] + [("late", 0, 100 + i) for i in range(10)]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    items = pd.DataFrame({"item_id": range(5), "title": list("ABCDE")})
+    return prepare_frames(inter, items, Params())
+
+
+def test_blend_moves_from_itemcf_to_content_with_beta():
+    prep = tiny_prep()
+    content = np.eye(5, dtype=np.float32)
+    content[1] = content[4] = np.array([0, 0.6, 0, 0, 0.8], np.float32)  # 1 ~ 4 by text
+    content /= np.linalg.norm(content, axis=1, keepdims=True)
+    low = blend(prep, content, 3, beta=0.0)
+    assert low.items[0, 0] == 1  # item-CF's best for 0
+    assert low.items[2, 0] == 3
+    high = blend(prep, content, 3, beta=10.0)
+    assert high.items[1, 0] == 4  # content's best for 1
+    assert not (low.items == np.arange(5)[:, None]).any()
+
+
+def test_merged_lists_take_quota_from_each_head_and_score_by_the_finding_head():
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((2, 40, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=2, keepdims=True)
+    lists, _ = lists_for_catalogue(emb, ["a", "b"], [0.5, 0.5], ServingConfig(k=10))
+    merged = lists.merged
+    assert merged.items.shape == (40, 10)
+    assert not (merged.items == np.arange(40)[:, None]).any()
+    for row in range(40):
+        assert len(set(merged.items[row])) == 10
+        for item, head, score in zip(merged.items[row], merged.source[row],
+                                     merged.scores[row], strict=True):
+            assert score == pytest.approx(float(emb[head, row] @ emb[head, item]), abs=1e-5)
+    counts = np.bincount(merged.source.ravel(), minlength=2)
+    assert counts[0] == counts[1] == 200  # 5 of 10 slots each
+    assert (merged.items[:, 0] == lists.heads.items[0, :, 0]).all()  # head a leads
