@@ -110,6 +110,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep_alpha(args: argparse.Namespace) -> int:
+    from mtmh.pipeline import step_sweep_alpha
+
+    points = step_sweep_alpha(_params(args), args.alphas)
+    for p in points:
+        print(f"alpha {p['alpha']:g}: recall@50 {p['recall@50']:.4f}, "
+              f"relevance_rate@50 {p['relevance_rate@50']:.4f}")
+    print("wrote reports/sweeps/alpha.json and redrew reports/tradeoff.png")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from mtmh.report import METRICS_PATH, format_table, read_metrics
 
@@ -185,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="print the metrics table of the last run")
     p.add_argument("--metrics", type=Path, default=None, help="metrics JSON to print")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sweep-alpha", help="retrain a single head per alpha; add to the figure",
+                       description="Train one single-head model per relevance weight alpha "
+                                   "(model settings from params.yaml), score each on the "
+                                   "test split, write reports/sweeps/alpha.json and redraw "
+                                   "the trade-off figure. Needs a finished `make run`; each "
+                                   "point is one training (minutes).")
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.03, 0.1, 0.3, 1.0],
+                   help="alpha values (default: 0 0.03 0.1 0.3 1)")
+    p.set_defaults(func=cmd_sweep_alpha)
 
     p = sub.add_parser("materialise", help="write a bundled dataset in the generic form",
                        description="Write MovieLens-1M or -100K from the installed data "

@@ -350,3 +350,37 @@ def step_blend(params: Params) -> Path:
     path = neighbors_path("blend")
     lists.save(path)
     return path
+
+
+def step_sweep_alpha(params: Params, alphas: list[float]) -> list[dict]:
+    """Train one single-head model per alpha; score each on the test split.
+
+    Writes ``reports/sweeps/alpha.json``, which the trade-off figure picks up, then
+    redraws the figure. One training per point: minutes each.
+    """
+    import json
+
+    from mtmh import tradeoff
+    from mtmh.data import atomic_path
+    from mtmh.merge import head_neighbors
+    from mtmh.train import ablation, config_from_dict, train
+
+    prep = load_prepared(PREPARED_DIR)
+    content = load_embeddings(EMBEDDINGS_PATH)
+    data = eval_data(prep, content)
+    a = prep.test_pairs["a"].to_numpy()
+    b = prep.test_pairs["b"].to_numpy()
+    base = config_from_dict(params.extra.get("model"))
+    points = []
+    for alpha in alphas:
+        cfg = ablation(base, "singlehead", alpha=float(alpha))
+        result = train(prep, content, cfg)
+        lists = head_neighbors(result.model.all_item_embeddings(), 50)[0]  # (n_items, 50)
+        points.append(tradeoff.point(lists, a, b, data, alpha=float(alpha)))
+        logger.info("alpha %g: recall@50 %.4f relevance@50 %.4f (%.0f s)", alpha,
+                    points[-1][tradeoff.RECALL], points[-1][tradeoff.RELEVANCE],
+                    result.seconds)
+    with atomic_path(tradeoff.ALPHA_SWEEP_PATH) as tmp:
+        tmp.write_text(json.dumps(points, indent=2) + "\n")
+    step_tradeoff(params)
+    return points
