@@ -175,6 +175,29 @@ def _child_runs(params: Params, metrics: dict, sweeps: dict) -> list:
     return children
 
 
+def run_description(metrics: dict, sweeps: dict) -> str:
+    """Markdown for the MLflow run page: the heads' and methods' trade-off at a glance."""
+    lines = ["**Recall against relevance on the test split** (figure: `tradeoff.png`)", "",
+             "| method | Recall@50 | relevance rate@50 | fresh-target Recall@50 |",
+             "|---|---:|---:|---:|"]
+    # The model and its heads first: the collapsed description shows the first rows.
+    order = sorted((m for m in metrics if m != report.RATIOS),
+                   key=lambda m: (not m.startswith("mtmh"), list(metrics).index(m)))
+    for method in order:
+        row = metrics[method]
+        if "recall@50" in row:
+            lines.append(f"| {method} | {row['recall@50']:.4f} | "
+                         f"{row['relevance_rate@50']:.4f} | {row['fresh_recall@50']:.4f} |")
+    for name, row in (metrics.get(report.RATIOS) or {}).items():
+        lines.append("")
+        lines.append(f"{name}: " + ", ".join(f"{k} x{v:.3f}" for k, v in row.items()))
+    gap = sweeps.get("frontier_gap_mtmh_vs_blend")
+    if gap is not None:
+        lines += ["", f"MTMH share frontier minus blend frontier (mean relevance at equal "
+                      f"recall): {gap:+.4f}"]
+    return "\n".join(lines)
+
+
 def step_track(params: Params) -> str:
     """Log the run to MLflow from the files DVC also reads; return the MLflow run id.
 
@@ -212,7 +235,8 @@ def step_track(params: Params) -> str:
             input_example=pd.DataFrame({"item": [first], "k": [10.0]}))
     run_id = log_pipeline_run(params.tracking, params=params.to_dict(), metrics=metrics,
                               artifacts=artifacts, run_name="pipeline",
-                              children=_child_runs(params, metrics, sweeps), model=model)
+                              children=_child_runs(params, metrics, sweeps), model=model,
+                              description=run_description(metrics, sweeps))
     with atomic_path(MLFLOW_RUN_PATH) as tmp:
         tmp.write_text(json.dumps({"run_id": run_id, "tracking_uri": params.tracking.uri},
                                   indent=2) + "\n")

@@ -75,7 +75,9 @@ def _connect(cfg: TrackingConfig) -> str:
     if experiment is not None:
         return experiment.experiment_id
     location = Path(cfg.artifacts).resolve().as_uri()
-    return mlflow.create_experiment(cfg.experiment, artifact_location=location)
+    # The UI opens a "model training" experiment on its runs table, not on GenAI views.
+    return mlflow.create_experiment(cfg.experiment, artifact_location=location,
+                                    tags={"mlflow.experimentKind": "custom_model_development"})
 
 
 @dataclass
@@ -104,22 +106,24 @@ def log_pipeline_run(cfg: TrackingConfig, *, params: Mapping[str, Any],
                      tags: Mapping[str, str] | None = None,
                      run_name: str | None = None,
                      children: Iterable[ChildRun] = (),
-                     model: ModelToRegister | None = None) -> str:
+                     model: ModelToRegister | None = None,
+                     description: str | None = None) -> str:
     """Log one pipeline run and return its id.
 
     The parent run holds flattened params, every method's metrics as ``method/metric``,
     the files and the lineage tags; each child is a nested run whose metrics use plain
     names (``recall_at_50``), so the UI's chart view can plot heads and sweep points
     against each other. ``model``, when given, is logged as a pyfunc, registered, and
-    given its alias.
+    given its alias. ``description`` (Markdown) is shown at the top of the run's page.
     """
     import mlflow
 
     experiment_id = _connect(cfg)
     all_tags = {"git_commit": git_commit(), "data_dvc_md5": data_hash()}
     all_tags.update(tags or {})
+    parent_tags = {**all_tags, "mlflow.note.content": description} if description else all_tags
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                          tags=all_tags) as run:
+                          tags=parent_tags) as run:
         mlflow.log_params(flatten(params))
         values = {metric_key(m, k): float(v) for m, row in metrics.items()
                   for k, v in flatten(row).items()}
