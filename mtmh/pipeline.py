@@ -232,7 +232,7 @@ def step_track(params: Params) -> str:
             artifacts={"items": str(PREPARED_DIR / "items.parquet"),
                        "lists": str(NEIGHBORS_DIR / "mtmh"), "checkpoint": str(checkpoint),
                        "index": str(INDEX_DIR / "mtmh")},
-            input_example=pd.DataFrame({"item": [first], "k": [10.0]}))
+            input_example=pd.DataFrame({"item": [first], "k": [10]}))
     run_id = log_pipeline_run(params.tracking, params=params.to_dict(), metrics=metrics,
                               artifacts=artifacts, run_name="pipeline",
                               children=_child_runs(params, metrics, sweeps), model=model,

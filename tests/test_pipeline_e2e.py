@@ -61,6 +61,8 @@ def project(tmp_path_factory) -> Path:
         "columns": {"user_id": "uid", "item_id": "movie", "timestamp": "ts",
                     "rating": "stars", "title": "name", "genres": "tags"}})
     params["validate"]["max_timestamp"] = 2_000_000_000
+    # A short training budget: this checks the stages, not the model's quality.
+    params["model"]["train"].update(max_epochs=4, eval_every=2, max_seconds=60)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     run(["git", "init", "-q"], root)
@@ -77,12 +79,23 @@ def reproduced(project: Path) -> Path:
 
 def test_repro_writes_metrics_of_every_baseline(reproduced: Path):
     metrics = json.loads((reproduced / "reports/metrics.json").read_text())
-    assert set(metrics) == {"popularity", "itemcf", "swing", "content", "als"}
+    heads = [h["name"] for h in yaml.safe_load((ROOT / "params.yaml").read_text())
+             ["model"]["model"]["heads"]]
+    assert set(metrics) == {"popularity", "itemcf", "swing", "content", "als", "blend", "mtmh",
+                            "twotower", "singlehead", "idonly", "ratios",
+                            *(f"mtmh:{h}" for h in heads)}
+    best = max(["popularity", "itemcf", "swing", "content", "als"],
+               key=lambda m: metrics[m]["recall@50"])
+    assert set(metrics["ratios"]) == {"mtmh_vs_twotower", f"mtmh_vs_{best}"}
+    assert metrics["ratios"]["mtmh_vs_twotower"]["recall@50"] == pytest.approx(
+        metrics["mtmh"]["recall@50"] / metrics["twotower"]["recall@50"])
     for method, row in metrics.items():
+        if method == "ratios":
+            continue
         assert 0.0 <= row["recall@10"] <= row["recall@50"] <= row["recall@100"] <= 1.0, method
         assert 0.0 <= row["relevance_rate@50"] <= 1.0
     # The content encoder alone must be the most on-topic method, popularity the least.
-    rel = {m: row["relevance_rate@50"] for m, row in metrics.items()}
+    rel = {m: row["relevance_rate@50"] for m, row in metrics.items() if m != "ratios"}
     assert max(rel, key=rel.get) == "content"
     assert (reproduced / "reports/tradeoff.png").stat().st_size > 1000
     assert (reproduced / "reports/validation/report.md").exists()
@@ -99,6 +112,24 @@ def test_repro_logs_one_mlflow_run_with_metrics_and_lineage(reproduced: Path):
     assert logged.data.params["data.columns.user_id"] == "uid"
     assert logged.data.tags["git_commit"]
     assert "tradeoff.png" in {a.path for a in client.list_artifacts(run_id)}
+    children = client.search_runs([logged.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{run_id}'")
+    names = {c.info.run_name for c in children}
+    assert {"mtmh", "twotower", "mtmh:engagement"} <= names
+    assert any(n.startswith("mtmh_shares:share=") for n in names)
+    assert any(n.startswith("blend_beta:beta=") for n in names)
+    version = client.get_model_version_by_alias("mtmh", "candidate")
+    assert version.run_id == run_id
+
+
+def test_registered_model_answers_queries(reproduced: Path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{reproduced / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/mtmh@candidate")
+    out = model.predict(pd.DataFrame({"item": ["Toy Story (1995)"], "k": [5]}))
+    assert len(out) == 5 and set(out["head"]) <= {"engagement", "relevance"}
+    assert "Toy Story (1995)" not in set(out["title"])
 
 
 def test_second_repro_has_nothing_to_do(reproduced: Path):
@@ -110,6 +141,11 @@ def test_cli_queries_the_outputs(reproduced: Path):
     out = run([str(BIN / "mtmh"), "similar", "Toy Story", "--k", "5", "--method", "itemcf"],
               reproduced).stdout
     assert "Toy Story (1995)" in out and len(out.strip().splitlines()) == 7
+    out = run([str(BIN / "mtmh"), "similar", "Toy Story", "--k", "5"], reproduced).stdout
+    assert "by mtmh" in out and "head" in out  # the default, with the finding head
+    out = run([str(BIN / "mtmh"), "similar", "--text", "Space Wars (2003) Action Sci-Fi",
+               "--k", "3"], reproduced).stdout
+    assert len(out.strip().splitlines()) == 5
 
     target = reproduced / "export.parquet"
     run([str(BIN / "mtmh"), "export", "--method", "content", "--k", "20", "--out",
