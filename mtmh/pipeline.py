@@ -88,6 +88,15 @@ def eval_data(prep: Prepared, content: np.ndarray) -> EvalData:
                     train_counts=prep.train_counts())
 
 
+def load_test_split() -> tuple[Prepared, np.ndarray, EvalData, np.ndarray, np.ndarray]:
+    """Prepared data, content embeddings, the harness's data and the test pairs (a, b)."""
+    prep = load_prepared(PREPARED_DIR)
+    content = load_embeddings(EMBEDDINGS_PATH)
+    a = prep.test_pairs["a"].to_numpy()
+    b = prep.test_pairs["b"].to_numpy()
+    return prep, content, eval_data(prep, content), a, b
+
+
 def served_methods(params: Params) -> list[str]:
     """Every method the evaluate stage scores: baselines, the blend, each model and head."""
     import json
@@ -129,10 +138,7 @@ def step_evaluate(params: Params,
     from mtmh.neighbors import Neighbors
 
     methods = methods or served_methods(params)
-    prep = load_prepared(PREPARED_DIR)
-    data = eval_data(prep, load_embeddings(EMBEDDINGS_PATH))
-    a = prep.test_pairs["a"].to_numpy()
-    b = prep.test_pairs["b"].to_numpy()
+    prep, _, data, a, b = load_test_split()
     metrics: dict = {}
     for method in methods:
         lists = Neighbors.load(neighbors_path(method))
@@ -251,11 +257,7 @@ def step_tradeoff(params: Params) -> dict:
     from mtmh.neighbors import Neighbors
     from mtmh.retrieval import serving_config
 
-    prep = load_prepared(PREPARED_DIR)
-    content = load_embeddings(EMBEDDINGS_PATH)
-    data = eval_data(prep, content)
-    a = prep.test_pairs["a"].to_numpy()
-    b = prep.test_pairs["b"].to_numpy()
+    prep, content, data, a, b = load_test_split()
     serving = serving_config(params.extra.get("serving"))
     sweeps: dict[str, list[dict]] = {}
 
@@ -389,11 +391,7 @@ def step_sweep_alpha(params: Params, alphas: list[float]) -> list[dict]:
     from mtmh.merge import head_neighbors
     from mtmh.train import ablation, config_from_dict, train
 
-    prep = load_prepared(PREPARED_DIR)
-    content = load_embeddings(EMBEDDINGS_PATH)
-    data = eval_data(prep, content)
-    a = prep.test_pairs["a"].to_numpy()
-    b = prep.test_pairs["b"].to_numpy()
+    prep, content, data, a, b = load_test_split()
     base = config_from_dict(params.extra.get("model"))
     points = []
     for alpha in alphas:
