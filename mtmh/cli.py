@@ -121,6 +121,20 @@ def cmd_sweep_alpha(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    # Imported here: flows/__init__ sets Prefect's defaults before Prefect loads.
+    from flows.retrain import run_retrain
+
+    return run_retrain(str(args.params), args.interactions, args.items)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from flows.deploy import serve_deployment
+
+    serve_deployment(str(args.params))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from mtmh.report import METRICS_PATH, format_table, read_metrics
 
@@ -196,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="print the metrics table of the last run")
     p.add_argument("--metrics", type=Path, default=None, help="metrics JSON to print")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("retrain", help="one run of the Prefect retraining flow",
+                       description="Validate, prepare, embed, train, index, evaluate, compare "
+                                   "with the champion and promote, as one Prefect flow run "
+                                   "(an ephemeral Prefect server unless PREFECT_API_URL is "
+                                   "set). Skips when data, params and code are unchanged "
+                                   "since the last successful run. Exit 1 when the data "
+                                   "gate or any step fails.")
+    p.add_argument("--interactions", type=Path, help="interactions file (default: params.yaml)")
+    p.add_argument("--items", type=Path, help="items file (default: params.yaml)")
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("deploy", help="serve the retraining flow on its cron schedule",
+                       description="Serve the retrain flow as a Prefect deployment with the "
+                                   "cron schedule of orchestration.cron in params.yaml, "
+                                   "against PREFECT_API_URL when set (a running Prefect "
+                                   "server), else an ephemeral one. Runs until stopped.")
+    p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("sweep-alpha", help="retrain a single head per alpha; add to the figure",
                        description="Train one single-head model per relevance weight alpha "

@@ -159,3 +159,87 @@ def _register(model: ModelToRegister) -> None:
     version = info.registered_model_version
     mlflow.MlflowClient().set_registered_model_alias(model.name, model.alias, version)
     logger.info("registered %s version %s with alias %r", model.name, version, model.alias)
+
+
+# --- the registry's aliases and a run's lineage, for scheduled retraining ----------------
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking store cannot be reached or written; the message names it."""
+
+
+def _client(cfg: TrackingConfig):  # -> mlflow.MlflowClient
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=cfg.uri)
+
+
+def check_store(cfg: TrackingConfig) -> str:
+    """Connect to the tracking store (creating the experiment if needed); return its id.
+
+    Raises :class:`TrackingUnavailable` naming ``tracking.uri`` when that fails, so a
+    scheduled run stops before it spends time training a model it could not record.
+    """
+    try:
+        return _connect(cfg)
+    except Exception as exc:  # MLflow wraps SQLAlchemy, HTTP and OS errors differently
+        raise TrackingUnavailable(
+            f"MLflow tracking store {cfg.uri} (tracking.uri in params.yaml) cannot be "
+            f"reached or written: {type(exc).__name__}: {exc}") from exc
+
+
+def alias_version(cfg: TrackingConfig, name: str, alias: str) -> str | None:
+    """The version of registered model ``name`` behind ``alias``, or None if unset."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client(cfg).get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def set_alias(cfg: TrackingConfig, name: str, alias: str, version: str | int) -> None:
+    """Point ``alias`` of registered model ``name`` at ``version`` (one atomic update)."""
+    _client(cfg).set_registered_model_alias(name, alias, str(version))
+    logger.info("alias %s@%s -> version %s", name, alias, version)
+
+
+def version_of_run(cfg: TrackingConfig, name: str, run_id: str) -> str:
+    """The version of registered model ``name`` that run ``run_id`` registered."""
+    found = _client(cfg).search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    if not found:
+        raise LookupError(f"run {run_id} registered no version of model {name!r}")
+    return str(max(int(v.version) for v in found))
+
+
+def tag_run(cfg: TrackingConfig, run_id: str, tags: Mapping[str, str],
+            metrics: Mapping[str, float] | None = None) -> None:
+    """Add tags (and metrics, under MLflow-safe names) to a finished run."""
+    client = _client(cfg)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
+    for key, value in (metrics or {}).items():
+        client.log_metric(run_id, _UNSAFE.sub("-", key.replace("@", "_at_")), float(value))
+
+
+def tag_version(cfg: TrackingConfig, name: str, version: str | int,
+                tags: Mapping[str, str]) -> None:
+    """Add tags to one registered model version (shown on its page in the UI)."""
+    client = _client(cfg)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def download_version(cfg: TrackingConfig, name: str, version: str | int,
+                     dst: str | Path) -> dict[str, Path]:
+    """Download a registered pyfunc; return its artifacts (``items``, ``lists``...) by name."""
+    import mlflow
+
+    root = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{name}/{version}", dst_path=str(dst), tracking_uri=cfg.uri))
+    spec = yaml.safe_load((root / "MLmodel").read_text()) or {}
+    artifacts = ((spec.get("flavors") or {}).get("python_function") or {}).get("artifacts") or {}
+    if not artifacts:
+        raise LookupError(f"model {name} version {version} carries no pyfunc artifacts")
+    return {key: root / entry["path"] for key, entry in artifacts.items()}
