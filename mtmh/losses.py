@@ -91,6 +91,43 @@ def infonce(scores: torch.Tensor, pos_col: torch.Tensor, *, tau: float,
     return F.cross_entropy(logits, pos_col)
 
 
+def infonce_counts(scores: torch.Tensor, counts: torch.Tensor, *, tau: float,
+                   excluded: torch.Tensor | None = None, log_q: torch.Tensor | None = None,
+                   logq_strength: float = 1.0) -> torch.Tensor:
+    """InfoNCE of many positives per anchor at once, the mean over the pairs.
+
+    With the full catalogue as candidates the logits of a row depend only on its anchor,
+    so the per-pair losses of all pairs (a, b) with the same anchor sum to
+    ``n_a * logsumexp_j(logit_aj) - sum_b count_ab * logit_ab``: the pair-by-pair loss,
+    computed once per anchor.
+
+    Parameters
+    ----------
+    scores
+        (anchors, n_cand) similarities.
+    counts
+        (anchors, n_cand) non-negative pair weights (how often b follows a); zero on
+        excluded candidates.
+    excluded
+        (anchors, n_cand) bool, True: not in the row's candidate set.
+    log_q, logq_strength
+        As in :func:`infonce`.
+
+    Returns
+    -------
+    Scalar tensor: summed pair losses over summed pair weights.
+    """
+    logits = scores / tau  # (anchors, n_cand)
+    if log_q is not None and logq_strength != 0.0:
+        logits = logits - logq_strength * log_q
+    if excluded is not None:
+        logits = logits.masked_fill(excluded, _NEG)
+    n = counts.sum(dim=1)  # (anchors,)
+    lse = torch.logsumexp(logits, dim=1)  # (anchors,)
+    pos = torch.where(counts > 0, counts * logits, torch.zeros_like(logits)).sum(1)
+    return (n * lse - pos).sum() / n.sum().clamp_min(1e-12)
+
+
 def teacher_log_probs(content_anchor: torch.Tensor, content_cand: torch.Tensor, *,
                       tau_t: float, excluded: torch.Tensor | None = None) -> torch.Tensor:
     """Teacher log distribution ``log softmax_j(cos(c_a, c_j) / tau_t)`` over the candidates.
@@ -117,7 +154,8 @@ def teacher_log_probs(content_anchor: torch.Tensor, content_cand: torch.Tensor, 
 
 def kl_distillation(scores: torch.Tensor, teacher_logp: torch.Tensor, *, tau_s: float,
                     excluded: torch.Tensor | None = None,
-                    teacher_negentropy: torch.Tensor | None = None) -> torch.Tensor:
+                    teacher_negentropy: torch.Tensor | None = None,
+                    weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over rows of KL(teacher || student) over each row's candidate set.
 
     Parameters
@@ -134,6 +172,8 @@ def kl_distillation(scores: torch.Tensor, teacher_logp: torch.Tensor, *, tau_s: 
     teacher_negentropy
         (batch,) precomputed ``sum_j p_j log p_j``; saves a pass when the teacher is
         cached.
+    weights
+        (batch,) row weights of a weighted mean (e.g. an anchor's number of pairs).
 
     Returns
     -------
@@ -148,7 +188,10 @@ def kl_distillation(scores: torch.Tensor, teacher_logp: torch.Tensor, *, tau_s: 
     cross = torch.where(p > 0, p * student_logp, torch.zeros_like(p)).sum(dim=1)  # (batch,)
     if teacher_negentropy is None:
         teacher_negentropy = torch.where(p > 0, p * teacher_logp, torch.zeros_like(p)).sum(1)
-    return (teacher_negentropy - cross).mean()
+    kl = teacher_negentropy - cross  # (batch,)
+    if weights is None:
+        return kl.mean()
+    return (weights * kl).sum() / weights.sum().clamp_min(1e-12)
 
 
 class TeacherTable:

@@ -68,6 +68,25 @@ def _check(lists: np.ndarray, shares: np.ndarray | list[float],
     return lists, triggers
 
 
+class _HeadCursor:
+    """Walks each head's list of one trigger, handing out items not placed yet."""
+
+    def __init__(self, cand: np.ndarray, trigger: int) -> None:
+        self.cand = cand  # (H, depth)
+        self.pointer = [0] * cand.shape[0]
+        self.taken = {trigger, PAD}
+
+    def next_of(self, h: int) -> int:
+        """Head h's best unplaced item (now placed), or -1 when its list is spent."""
+        while self.pointer[h] < self.cand.shape[1]:
+            item = int(self.cand[h, self.pointer[h]])
+            self.pointer[h] += 1
+            if item not in self.taken:
+                self.taken.add(item)
+                return item
+        return PAD
+
+
 def merge_quota(lists: np.ndarray, shares: np.ndarray | list[float], k: int,
                 triggers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Quota merge (see the module docstring).
@@ -96,44 +115,28 @@ def merge_quota(lists: np.ndarray, shares: np.ndarray | list[float], k: int,
     items = np.full((n_rows, k), PAD, dtype=np.int64)
     source = np.full((n_rows, k), PAD, dtype=np.int64)
     for row in range(n_rows):
-        cand = lists[:, row, :]  # (H, depth)
-        pointer = [0] * n_heads
-        taken = {int(triggers[row]), PAD}
-        filled = 0
-
-        def next_of(h: int) -> int:
-            while pointer[h] < depth:
-                item = int(cand[h, pointer[h]])
-                pointer[h] += 1
-                if item not in taken:
-                    return item
-            return PAD
-
+        heads = _HeadCursor(lists[:, row, :], int(triggers[row]))
+        filled, unfilled = 0, 0
         # Quota slots first; a head that runs dry leaves its slot for the fill pass.
-        unfilled = 0
         for h in order:
-            item = next_of(int(h))
+            item = heads.next_of(int(h))
             if item == PAD:
                 unfilled += 1
                 continue
-            taken.add(item)
             items[row, filled], source[row, filled] = item, h
             filled += 1
         # Fill pass: keep interleaving over the heads that still hold items.
-        while unfilled and filled < k:
+        progressed = True
+        while unfilled and filled < k and progressed:
             progressed = False
             for h in order:
                 if filled >= k:
                     break
-                item = next_of(int(h))
-                if item == PAD:
-                    continue
-                taken.add(item)
-                items[row, filled], source[row, filled] = item, h
-                filled += 1
-                progressed = True
-            if not progressed:
-                break
+                item = heads.next_of(int(h))
+                if item != PAD:
+                    items[row, filled], source[row, filled] = item, h
+                    filled += 1
+                    progressed = True
     return items, source
 
 
@@ -177,3 +180,34 @@ def merge_lists(lists: np.ndarray, shares: np.ndarray | list[float], k: int, *,
     if method == "rrf":
         return merge_rrf(lists, shares, k, triggers, rrf_k)
     raise ValueError(f"unknown merge method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def head_neighbors(embeddings: np.ndarray, k: int, *, batch: int = 2048) -> np.ndarray:
+    """Each head's exact inner-product top-k per catalogue item, the item itself excluded.
+
+    Parameters
+    ----------
+    embeddings
+        (H, n_items, d) item embeddings per head.
+    k
+        List length; capped at n_items - 1, the rest padded with -1.
+
+    Returns
+    -------
+    (H, n_items, k) int64 item indices, best first.
+    """
+    emb = np.asarray(embeddings, dtype=np.float32)
+    n_heads, n, _ = emb.shape
+    take = min(k, n - 1)
+    out = np.full((n_heads, n, k), PAD, dtype=np.int64)
+    for h in range(n_heads):
+        for start in range(0, n, batch):
+            rows = np.arange(start, min(start + batch, n))
+            scores = emb[h, rows] @ emb[h].T  # (rows, n_items)
+            scores[np.arange(len(rows)), rows] = -np.inf
+            part = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take > 0 else \
+                np.zeros((len(rows), 0), np.int64)  # (rows, take), unordered
+            part_scores = np.take_along_axis(scores, part, axis=1)
+            order = np.argsort(-part_scores, axis=1, kind="stable")
+            out[h, rows, :take] = np.take_along_axis(part, order, axis=1)
+    return out

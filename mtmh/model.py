@@ -57,7 +57,7 @@ class ModelConfig:
     use_genres: bool = True
     use_year: bool = True
     heads: list[HeadConfig] = field(default_factory=lambda: [
-        HeadConfig("engagement", 0.0, 0.5), HeadConfig("relevance", 1.0, 0.5)])
+        HeadConfig("engagement", 0.1, 0.8), HeadConfig("relevance", 1.0, 0.2)])
 
 
 @dataclass

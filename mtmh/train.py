@@ -1,0 +1,460 @@
+"""Training the MTMH encoder on co-engagement pairs, and its checkpoints.
+
+The candidate set of each anchor is one of:
+
+- ``full`` (default for catalogues of a few thousand items): every item, an exact
+  softmax. The logits of a row then depend only on the anchor, so a batch is a set of
+  anchors with all their train pairs at once (weighted pair counts), which gives the same
+  loss as the pair-by-pair full softmax at a cost per anchor instead of per pair; the
+  teacher distribution of each anchor is computed once and cached.
+- ``inbatch``: the batch's positives; ``inbatch+uniform``: those plus ``n_uniform``
+  uniformly drawn items (mixed negative sampling). Batches are pairs; logQ corrects for
+  the sampling.
+
+Head h's loss is InfoNCE on the positives plus ``alpha_h`` times KL(teacher || student)
+over the same candidates (see :mod:`mtmh.losses`); the total is the sum over heads.
+Pairs come from ``prep.train_pairs`` up to ``max_offset`` interactions apart, weighted
+``offset_decay ** (offset - 1)``, in both directions when ``symmetric``.
+
+Early stopping watches validation Recall@K (``early_stop_k``, 50) of the engagement head,
+the head with the smallest alpha (the first of equals), every ``eval_every`` epochs: its
+exact inner-product top-K, self excluded, is what serving retrieves for that head.
+The merged list is not used because its recall depends on the serving shares, which
+change without retraining. The best check's weights are restored at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from mtmh.config import ConfigError, build_section
+from mtmh.data import atomic_path
+from mtmh.losses import (
+    TeacherTable,
+    candidate_mask,
+    infonce_counts,
+    kl_distillation,
+    mixed_log_q,
+    teacher_log_probs,
+)
+from mtmh.merge import head_neighbors
+from mtmh.metrics import recall_at_k
+from mtmh.model import HeadConfig, ItemEncoder, ModelConfig, SideFeatures, side_features
+from mtmh.prepare import Prepared
+
+logger = logging.getLogger(__name__)
+
+NEGATIVES = ("full", "inbatch", "inbatch+uniform")
+REL_WEIGHTS = ("pairs", "items")
+ABLATIONS = ("mtmh", "twotower", "singlehead", "idonly")
+# Above this many items the cached full teacher (n^2 floats) no longer fits comfortably.
+FULL_MAX_ITEMS = 40_000
+
+
+@dataclass
+class TrainConfig:
+    """Loss and optimisation settings; per-head temperatures may override the first three."""
+
+    tau: float = 0.05
+    tau_t: float = 0.05
+    tau_s: float = 0.05
+    negatives: str = "full"
+    n_uniform: int = 1024
+    logq_strength: float = 1.0
+    id_dropout: float = 0.1
+    max_offset: int = 3
+    offset_decay: float = 0.5
+    symmetric: bool = True
+    rel_weight: str = "pairs"
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    batch_size: int = 1024
+    anchor_batch_size: int = 256
+    max_epochs: int = 400
+    eval_every: int = 10
+    patience: int = 3
+    early_stop_k: int = 50
+    max_seconds: float = 280.0
+    seed: int = 0
+    # One thread: two stall badly whenever anything else runs on a 2-core machine.
+    threads: int = 1
+
+
+@dataclass
+class MTMHConfig:
+    """The ``model:`` section of ``params.yaml``."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def config_from_dict(raw: dict[str, Any] | None, where: str = "model") -> MTMHConfig:
+    """Build :class:`MTMHConfig` from a plain mapping, naming any bad key or value."""
+    raw = dict(raw or {})
+    model_raw = dict(raw.pop("model", None) or {})
+    heads_raw = model_raw.pop("heads", None)
+    unknown = sorted(set(raw) - {"train"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {unknown}; known: ['model', 'train']")
+    model = build_section(ModelConfig, model_raw, f"{where}.model")
+    if heads_raw is not None:
+        if not isinstance(heads_raw, list) or not heads_raw:
+            raise ConfigError(f"{where}.model.heads: expected a non-empty list of heads, "
+                              f"got {heads_raw!r}")
+        model.heads = [build_section(HeadConfig, h, f"{where}.model.heads[{i}]")
+                       for i, h in enumerate(heads_raw)]
+    train = build_section(TrainConfig, raw.get("train"), f"{where}.train")
+    if train.negatives not in NEGATIVES:
+        raise ConfigError(f"{where}.train.negatives: {train.negatives!r} is not one of "
+                          f"{', '.join(NEGATIVES)}")
+    if train.rel_weight not in REL_WEIGHTS:
+        raise ConfigError(f"{where}.train.rel_weight: {train.rel_weight!r} is not one of "
+                          f"{', '.join(REL_WEIGHTS)}")
+    return MTMHConfig(model, train)
+
+
+def default_model_params() -> dict[str, Any]:
+    """The defaults as the plain mapping that goes under ``model:`` in ``params.yaml``."""
+    return asdict(MTMHConfig())
+
+
+def ablation(cfg: MTMHConfig, kind: str, alpha: float | None = None) -> MTMHConfig:
+    """The same settings with only the heads or the inputs changed.
+
+    ``twotower``: one head, alpha 0 (the co-engagement model). ``singlehead``: one head
+    with ``alpha`` (default: the smallest positive alpha of ``cfg``). ``idonly``: the
+    two-tower without content, genre or year input. ``mtmh``: ``cfg`` unchanged.
+    """
+    if kind not in ABLATIONS:
+        raise ValueError(f"unknown ablation {kind!r}; choose one of {', '.join(ABLATIONS)}")
+    cfg = copy.deepcopy(cfg)
+    first = cfg.model.heads[0]
+    if kind == "twotower":
+        cfg.model.heads = [replace(first, name="engagement", alpha=0.0, share=1.0)]
+    elif kind == "singlehead":
+        positive = [h.alpha for h in cfg.model.heads if h.alpha > 0]
+        chosen = alpha if alpha is not None else (min(positive) if positive else 0.1)
+        cfg.model.heads = [replace(first, name="singlehead", alpha=chosen, share=1.0)]
+    elif kind == "idonly":
+        cfg.model.heads = [replace(first, name="engagement", alpha=0.0, share=1.0)]
+        cfg.model.use_content = cfg.model.use_genres = cfg.model.use_year = False
+    return cfg
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best epoch restored) and how training went."""
+
+    model: ItemEncoder
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_valid_recall: float
+    seconds: float
+    pairs_per_second: float
+
+
+def build_model(prep: Prepared, content: np.ndarray, cfg: ModelConfig) -> ItemEncoder:
+    """A fresh encoder over ``prep``'s catalogue; items without train counts are unknown."""
+    if content.shape[0] != prep.n_items:
+        raise ValueError(f"content embeddings have {content.shape[0]} rows; the catalogue "
+                         f"has {prep.n_items} items (embed the same items file)")
+    return ItemEncoder(cfg, content, prep.train_counts() > 0, side_features(prep.items))
+
+
+def training_pairs(prep: Prepared, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+    """Anchors, positives (n_pairs,) int64 and pair weights (n_pairs,) float32.
+
+    Pairs up to ``max_offset`` apart, both directions when ``symmetric``; a pair ``o``
+    interactions apart weighs ``offset_decay ** (o - 1)``.
+    """
+    pairs = prep.train_pairs
+    offset = pairs["offset"].to_numpy() if "offset" in pairs else np.ones(len(pairs), int)
+    if len(offset) and offset.max() < cfg.max_offset:
+        logger.info("train pairs reach offset %d only (pairs.window); train.max_offset is %d",
+                    offset.max(), cfg.max_offset)
+    keep = offset <= cfg.max_offset
+    a = pairs["a"].to_numpy(np.int64)[keep]
+    b = pairs["b"].to_numpy(np.int64)[keep]
+    w = (cfg.offset_decay ** (offset[keep] - 1.0)).astype(np.float32)
+    if cfg.symmetric:
+        a, b, w = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([w, w])
+    if len(a) == 0:
+        raise ValueError("no training pairs: the train split yields no co-engagement pairs "
+                         f"within offset {cfg.max_offset}")
+    return a, b, w
+
+
+def _engagement_head(cfg: ModelConfig) -> int:
+    return int(np.argmin([h.alpha for h in cfg.heads]))
+
+
+def _head_temps(head: HeadConfig, cfg: TrainConfig) -> tuple[float, float, float]:
+    return (head.tau if head.tau is not None else cfg.tau,
+            head.tau_t if head.tau_t is not None else cfg.tau_t,
+            head.tau_s if head.tau_s is not None else cfg.tau_s)
+
+
+class _Step:
+    """Batches of one epoch and the loss of one batch, per candidate-set mode.
+
+    ``full``: a batch is a set of anchors with all their pairs at once (the weighted
+    pair counts of each anchor), scored against every item. The loss equals the sum of
+    the per-pair full-softmax losses (:func:`mtmh.losses.infonce_counts`), at a cost per
+    anchor instead of per pair. The sampled modes draw batches of pairs.
+    """
+
+    def __init__(self, model: ItemEncoder, cfg: MTMHConfig, pairs: tuple[np.ndarray, ...],
+                 seed: int) -> None:
+        self.model, self.cfg = model, cfg
+        self.gen = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.n = model.n_items
+        self.temps = [_head_temps(h, cfg.train) for h in cfg.model.heads]
+        self.alphas = [h.alpha for h in cfg.model.heads]
+        a, b, w = pairs
+        self.a, self.b, self.w = a, b, w
+        self.pos_freq = torch.as_tensor(np.bincount(b, weights=w, minlength=self.n) / w.sum(),
+                                        dtype=torch.float32)
+        self.full = cfg.train.negatives == "full"
+        self.teachers: dict[float, TeacherTable] = {}
+        if self.full:
+            if self.n > FULL_MAX_ITEMS:
+                raise ValueError(f"negatives 'full' keeps n_items^2 tables; {self.n} items "
+                                 "is too many, use 'inbatch+uniform'")
+            counts = np.zeros(self.n * self.n, np.float32)
+            np.add.at(counts, a * self.n + b, w)
+            self.counts = torch.from_numpy(counts.reshape(self.n, self.n))  # (n, n)
+            self.pair_weight = self.counts.sum(1)  # (n,)
+            for (_, tau_t, _), alpha in zip(self.temps, self.alphas, strict=True):
+                if alpha > 0 and tau_t not in self.teachers:
+                    self.teachers[tau_t] = TeacherTable(model.content, tau_t)
+
+    @property
+    def pairs_per_epoch(self) -> int:
+        return len(self.a)
+
+    def _units(self) -> tuple[np.ndarray, int]:
+        """What an epoch walks over, and how many per batch: anchors (full) or pairs."""
+        tcfg = self.cfg.train
+        if not self.full:
+            return np.arange(len(self.a)), tcfg.batch_size
+        if tcfg.rel_weight == "items" and any(al > 0 for al in self.alphas):
+            return np.arange(self.n), tcfg.anchor_batch_size
+        return np.flatnonzero(self.pair_weight.numpy() > 0), tcfg.anchor_batch_size
+
+    @property
+    def n_batches(self) -> int:
+        units, size = self._units()
+        return (len(units) + size - 1) // size
+
+    def batches(self) -> list[torch.Tensor]:
+        """One epoch of index batches, in a fresh random order."""
+        units, size = self._units()
+        return list(torch.split(torch.from_numpy(self.rng.permutation(units)), size))
+
+    def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, float, float, int]:
+        """Total loss, summed co-engagement and relevance losses, and pairs in the batch."""
+        if self.full:
+            return self._full(idx)
+        return self._sampled(idx)
+
+    def _full(self, anchors: torch.Tensor) -> tuple[torch.Tensor, float, float, int]:
+        tcfg = self.cfg.train
+        emb = self.model(torch.arange(self.n), tcfg.id_dropout)  # (H, n_items, d)
+        counts = self.counts[anchors]  # (anchors, n_items)
+        n_pairs = counts.sum(1)  # (anchors,)
+        excluded = torch.zeros(len(anchors), self.n, dtype=torch.bool)
+        excluded[torch.arange(len(anchors)), anchors] = True  # (anchors, n_items)
+        kl_weights = n_pairs if tcfg.rel_weight == "pairs" else torch.ones(len(anchors))
+        has_pairs = bool(n_pairs.sum() > 0)
+        total, coeng_sum, rel_sum = torch.zeros(()), 0.0, 0.0
+        for h, ((tau, tau_t, tau_s), alpha) in enumerate(zip(self.temps, self.alphas,
+                                                             strict=True)):
+            scores = emb[h, anchors] @ emb[h].T  # (anchors, n_items)
+            if has_pairs:
+                coeng = infonce_counts(scores, counts, tau=tau, excluded=excluded)
+                total = total + coeng
+                coeng_sum += coeng.item()
+            if alpha > 0:
+                t_logp, t_negent = self.teachers[tau_t].rows(anchors)  # (anchors, n_items)
+                rel = kl_distillation(scores, t_logp, tau_s=tau_s, excluded=excluded,
+                                      teacher_negentropy=t_negent, weights=kl_weights)
+                total = total + alpha * rel
+                rel_sum += rel.item()
+        return total, coeng_sum, rel_sum, int(n_pairs.sum().item() + 0.5)
+
+    def _sampled(self, idx: torch.Tensor) -> tuple[torch.Tensor, float, float, int]:
+        tcfg = self.cfg.train
+        a = torch.from_numpy(self.a[idx.numpy()])
+        b = torch.from_numpy(self.b[idx.numpy()])
+        w = torch.from_numpy(self.w[idx.numpy()])
+        n_uniform = tcfg.n_uniform if tcfg.negatives == "inbatch+uniform" else 0
+        uniform = torch.randint(0, self.n, (n_uniform,), generator=self.gen)
+        cand = torch.cat([b, uniform])  # (n_cand,)
+        items, inverse = torch.unique(torch.cat([a, cand]), return_inverse=True)
+        emb_items = self.model(items, tcfg.id_dropout)  # (H, n_unique, d)
+        anchor_emb = emb_items[:, inverse[:len(a)]]  # (H, batch, d)
+        cand_emb = emb_items[:, inverse[len(a):]]  # (H, n_cand, d)
+        pos_col = torch.arange(len(a))
+        excluded = candidate_mask(a, b, cand, pos_col)  # (batch, n_cand)
+        kl_excluded = cand[None, :] == a[:, None]  # (batch, n_cand)
+        log_q = mixed_log_q(self.pos_freq[cand], batch_size=len(a), n_uniform=n_uniform,
+                            n_items=self.n)  # (n_cand,)
+        # Pair weights enter as per-row counts on the positive's column.
+        counts = torch.zeros(len(a), len(cand))
+        counts[pos_col, pos_col] = w  # (batch, n_cand)
+        total, coeng_sum, rel_sum = torch.zeros(()), 0.0, 0.0
+        for h, ((tau, tau_t, tau_s), alpha) in enumerate(zip(self.temps, self.alphas,
+                                                             strict=True)):
+            scores = anchor_emb[h] @ cand_emb[h].T  # (batch, n_cand)
+            coeng = infonce_counts(scores, counts, tau=tau, excluded=excluded, log_q=log_q,
+                                   logq_strength=tcfg.logq_strength)
+            total = total + coeng
+            coeng_sum += coeng.item()
+            if alpha > 0:
+                content = self.model.content
+                t_logp = teacher_log_probs(content[a], content[cand], tau_t=tau_t,
+                                           excluded=kl_excluded)
+                rel = kl_distillation(scores, t_logp, tau_s=tau_s, excluded=kl_excluded,
+                                      weights=w)
+                total = total + alpha * rel
+                rel_sum += rel.item()
+        return total, coeng_sum, rel_sum, len(a)
+
+
+def valid_recall(model: ItemEncoder, a: np.ndarray, b: np.ndarray, k: int) -> list[float]:
+    """Recall@k on the pairs (a, b) of each head's exact top-k, self excluded."""
+    lists = head_neighbors(model.all_item_embeddings(), k)  # (H, n_items, k)
+    return [recall_at_k(lists[h], a, b, k) for h in range(lists.shape[0])]
+
+
+def train(prep: Prepared, content: np.ndarray, cfg: MTMHConfig, *,
+          progress: bool = True) -> TrainResult:
+    """Train an encoder on ``prep.train_pairs``, stopping early on validation recall.
+
+    Parameters
+    ----------
+    prep
+        Prepared data; ``valid_pairs`` drive early stopping.
+    content
+        (n_items, dim) L2-normalised content embeddings in catalogue order.
+    cfg
+        Model and training settings.
+    progress
+        Show a tqdm bar per epoch with the running loss of each task.
+    """
+    tcfg = cfg.train
+    torch.set_num_threads(tcfg.threads)
+    torch.manual_seed(tcfg.seed)
+
+    model = build_model(prep, content, cfg.model)
+    step = _Step(model, cfg, training_pairs(prep, tcfg), tcfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    va = prep.valid_pairs["a"].to_numpy(np.int64)
+    vb = prep.valid_pairs["b"].to_numpy(np.int64)
+    watch = _engagement_head(cfg.model)
+    logger.info("training on %d pairs (%s negatives), %d heads, %d items",
+                step.pairs_per_epoch, tcfg.negatives, model.n_heads, prep.n_items)
+
+    history: list[dict[str, float]] = []
+    best, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
+    start, seen = time.perf_counter(), 0
+    bar = tqdm(total=tcfg.max_epochs * step.n_batches, disable=not progress, mininterval=1.0,
+               unit="batch")
+    coeng_run, rel_run = 0.0, 0.0
+    for epoch in range(1, tcfg.max_epochs + 1):
+        model.train()
+        bar.set_description(f"epoch {epoch}")
+        for i, idx in enumerate(step.batches()):
+            loss, coeng, rel, _ = step(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            # Exponential running means keep the bar readable over many batches.
+            first = epoch == 1 and i == 0
+            coeng_run = coeng if first else 0.95 * coeng_run + 0.05 * coeng
+            rel_run = rel if first else 0.95 * rel_run + 0.05 * rel
+            bar.set_postfix(coeng=f"{coeng_run:.3f}", rel=f"{rel_run:.3f}", refresh=False)
+            bar.update(1)
+        seen += step.pairs_per_epoch
+        if epoch % tcfg.eval_every and epoch != tcfg.max_epochs:
+            continue
+
+        recalls = valid_recall(model, va, vb, tcfg.early_stop_k)
+        elapsed = time.perf_counter() - start
+        record = {"epoch": epoch, "coeng": coeng_run, "rel": rel_run, "seconds": elapsed}
+        record.update({f"valid_recall@{tcfg.early_stop_k}/{h.name}": r
+                       for h, r in zip(cfg.model.heads, recalls, strict=True)})
+        history.append(record)
+        logger.info("epoch %d: coeng %.4f rel %.4f valid recall@%d %s (%.0fs)", epoch,
+                    coeng_run, rel_run, tcfg.early_stop_k,
+                    " ".join(f"{r:.4f}" for r in recalls), elapsed)
+        if recalls[watch] > best:
+            best, best_epoch, stale = recalls[watch], epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        if stale >= tcfg.patience:
+            logger.info("early stop: no gain in %d checks; best epoch %d", stale, best_epoch)
+            break
+        if elapsed > tcfg.max_seconds:
+            logger.warning("stopping after %.0fs (train.max_seconds %.0f) at epoch %d",
+                           elapsed, tcfg.max_seconds, epoch)
+            break
+    bar.close()
+
+    model.load_state_dict(best_state)
+    model.eval()
+    seconds = time.perf_counter() - start
+    return TrainResult(model, history, best_epoch, best, seconds, seen / max(seconds, 1e-9))
+
+
+def save_checkpoint(path: str | Path, model: ItemEncoder, cfg: MTMHConfig,
+                    meta: dict[str, Any] | None = None) -> None:
+    """Write weights, buffers, config and ``meta`` to one safetensors file, atomically."""
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    header = {"config": json.dumps(asdict(cfg)), "meta": json.dumps(meta or {}),
+              "genre_vocab": json.dumps(model.genre_vocab)}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], MTMHConfig,
+                                                dict[str, Any], list[str]]:
+    """Tensors, config, meta and genre vocabulary of a checkpoint file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: model checkpoint not found; train the model first")
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if "config" not in header:
+        raise ValueError(f"{path}: not an mtmh checkpoint (no config in its header)")
+    cfg = config_from_dict(json.loads(header["config"]), where=f"{path}:config")
+    return tensors, cfg, json.loads(header.get("meta", "{}")), json.loads(
+        header.get("genre_vocab", "[]"))
+
+
+def load_checkpoint(path: str | Path) -> ItemEncoder:
+    """The model :func:`save_checkpoint` wrote, in eval mode; ``model.cfg`` holds the heads
+    and their default shares. :func:`read_checkpoint` also gives the training config and meta.
+    """
+    tensors, cfg, _, vocab = read_checkpoint(path)
+    side = SideFeatures(tensors["genres"].numpy(), vocab, tensors["year"].numpy())
+    model = ItemEncoder(cfg.model, tensors["content"].numpy(), tensors["known"].numpy(), side)
+    model.load_state_dict(tensors)
+    model.eval()
+    return model
