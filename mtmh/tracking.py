@@ -37,7 +37,7 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """Nested params as ``section.key`` strings, as MLflow stores them."""
     out: dict[str, str] = {}
     for key, value in tree.items():
-        name = f"{prefix}{key}"
+        name = _UNSAFE.sub("-", f"{prefix}{key}".replace("@", "_at_"))
         if isinstance(value, Mapping):
             out.update(flatten(value, f"{name}."))
         else:
