@@ -43,11 +43,27 @@ def neighbors_path(method: str, root: Path = NEIGHBORS_DIR) -> Path:
     return root / f"{model}.npz"
 
 
+VALIDATED_PATH = Path("artifacts/validated.json")
+
+
 def step_validate(params: Params):  # -> ValidationReport
-    """Run the data-quality gates on the configured files; raise when they fail."""
+    """Run the data-quality gates on the configured files; raise when they fail.
+
+    On success also writes ``artifacts/validated.json``: which files passed how many
+    checks. Later stages depend on it rather than on the report, whose run ids and
+    times change on every run, so re-validating the same data re-runs nothing after it.
+    """
+    import json
+
+    from mtmh.data import atomic_path
     from mtmh.validate import check
 
-    return check(params, report_dir=params.validate.report_dir)
+    report = check(params, report_dir=params.validate.report_dir)
+    passed = {"interactions": str(params.data.interactions), "items": str(params.data.items),
+              "checks_passed": len(report.checks), "notes": report.notes}
+    with atomic_path(VALIDATED_PATH) as tmp:
+        tmp.write_text(json.dumps(passed, indent=2) + "\n")
+    return report
 
 
 def step_prepare(params: Params) -> Prepared:
