@@ -19,5 +19,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The library's log lines belong in the Prefect run's log as well.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "mtmh,flows")
+# The summary line after the run ends has no flow run to attach to: keep it local, quietly.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
