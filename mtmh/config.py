@@ -101,8 +101,6 @@ class BaselinesConfig:
 
 @dataclass
 class EvaluateConfig:
-    # Methods scored by the evaluate stage, besides the baselines (e.g. the model's).
-    extra_methods: list[str] = field(default_factory=list)
     ks: list[int] = field(default_factory=lambda: [10, 50, 100])
     relevance_threshold: float = 0.5
     genre_threshold: float = 0.5
