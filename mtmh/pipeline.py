@@ -1,7 +1,9 @@
-"""The pipeline's steps, each reading and writing the standard artifact paths.
+"""The pipeline's steps, each reading and writing the paths of one :class:`Layout`.
 
 DVC stages (``stages/``) and Prefect flows (``flows/``) call these same functions, so
-each step is written once. Paths are relative to the repository root.
+each step is written once. The stages use :data:`mtmh.layout.DEFAULT` (the paths of
+``dvc.yaml``, relative to the repository root); the retraining flow passes a layout of its
+own, so its outputs stay apart from the pipeline's.
 """
 
 from __future__ import annotations
@@ -15,22 +17,17 @@ import numpy as np
 from mtmh import report
 from mtmh.config import Params
 from mtmh.data import load_items
-from mtmh.embed import EMBEDDINGS_PATH, embed_items, load_embeddings, save_embeddings
+from mtmh.embed import embed_items, load_embeddings, save_embeddings
+from mtmh.layout import DEFAULT, Layout
 from mtmh.metrics import EvalData, evaluate_lists, genre_matrix
-from mtmh.prepare import PREPARED_DIR, Prepared, load_prepared, prepare, save_prepared
+from mtmh.prepare import Prepared, load_prepared, prepare, save_prepared
 
 logger = logging.getLogger(__name__)
 
-NEIGHBORS_DIR = Path("artifacts/neighbors")
-MLFLOW_RUN_PATH = Path("reports/mlflow_run.json")
-
-
-MODELS_DIR = Path("artifacts/models")
-INDEX_DIR = Path("artifacts/index")
 MERGED = "merged"
 
 
-def neighbors_path(method: str, root: Path = NEIGHBORS_DIR) -> Path:
+def neighbors_path(method: str, root: Path = DEFAULT.neighbors) -> Path:
     """Where a method's top-K lists live.
 
     A baseline ``name``: ``<root>/name.npz``. A trained model ``name`` (a folder):
@@ -43,13 +40,11 @@ def neighbors_path(method: str, root: Path = NEIGHBORS_DIR) -> Path:
     return root / f"{model}.npz"
 
 
-VALIDATED_PATH = Path("artifacts/validated.json")
-
-
-def step_validate(params: Params):  # -> ValidationReport
+def step_validate(params: Params, *, layout: Layout = DEFAULT):  # -> ValidationReport
     """Run the data-quality gates on the configured files; raise when they fail.
 
-    On success also writes ``artifacts/validated.json``: which files passed how many
+    The report goes to ``layout.validation_dir(params)``. On success also writes
+    ``layout.validated`` (``artifacts/validated.json``): which files passed how many
     checks. Later stages depend on it rather than on the report, whose run ids and
     times change on every run, so re-validating the same data re-runs nothing after it.
     """
@@ -58,43 +53,43 @@ def step_validate(params: Params):  # -> ValidationReport
     from mtmh.data import atomic_path
     from mtmh.validate import check
 
-    report = check(params, report_dir=params.validate.report_dir)
+    report = check(params, report_dir=layout.validation_dir(params))
     passed = {"interactions": str(params.data.interactions), "items": str(params.data.items),
               "checks_passed": len(report.checks), "notes": report.notes}
-    with atomic_path(VALIDATED_PATH) as tmp:
+    with atomic_path(layout.validated) as tmp:
         tmp.write_text(json.dumps(passed, indent=2) + "\n")
     return report
 
 
-def step_prepare(params: Params) -> Prepared:
-    """Catalogue, protocol split and pairs, written to ``artifacts/prepared``."""
+def step_prepare(params: Params, *, layout: Layout = DEFAULT) -> Prepared:
+    """Catalogue, protocol split and pairs, written to ``layout.prepared``."""
     prep = prepare(params)
-    save_prepared(prep, PREPARED_DIR)
+    save_prepared(prep, layout.prepared)
     return prep
 
 
-def step_embed(params: Params) -> np.ndarray:
+def step_embed(params: Params, *, layout: Layout = DEFAULT) -> np.ndarray:
     """Content embeddings of every catalogue item, in items-file order."""
     items = load_items(params.data)
     start = time.perf_counter()
     emb = embed_items(items, params.embed)
     logger.info("embedded %d items with %s in %.1f s", len(items), params.embed.encoder,
                 time.perf_counter() - start)
-    save_embeddings(emb, params.embed, EMBEDDINGS_PATH)
+    save_embeddings(emb, params.embed, layout.embeddings)
     return emb
 
 
-def step_baseline(params: Params, method: str) -> Path:
+def step_baseline(params: Params, method: str, *, layout: Layout = DEFAULT) -> Path:
     """Top-K lists of one classical baseline."""
     from mtmh.baselines import run_baseline
 
-    prep = load_prepared(PREPARED_DIR)
-    content = load_embeddings(EMBEDDINGS_PATH)
+    prep = load_prepared(layout.prepared)
+    content = load_embeddings(layout.embeddings)
     start = time.perf_counter()
     neighbors = run_baseline(method, prep, content, params)
     logger.info("%s: lists for %d items in %.1f s", method, prep.n_items,
                 time.perf_counter() - start)
-    path = neighbors_path(method)
+    path = neighbors_path(method, layout.neighbors)
     neighbors.save(path)
     return path
 
@@ -104,16 +99,17 @@ def eval_data(prep: Prepared, content: np.ndarray) -> EvalData:
                     train_counts=prep.train_counts())
 
 
-def load_test_split() -> tuple[Prepared, np.ndarray, EvalData, np.ndarray, np.ndarray]:
+def load_test_split(*, layout: Layout = DEFAULT
+                    ) -> tuple[Prepared, np.ndarray, EvalData, np.ndarray, np.ndarray]:
     """Prepared data, content embeddings, the harness's data and the test pairs (a, b)."""
-    prep = load_prepared(PREPARED_DIR)
-    content = load_embeddings(EMBEDDINGS_PATH)
+    prep = load_prepared(layout.prepared)
+    content = load_embeddings(layout.embeddings)
     a = prep.test_pairs["a"].to_numpy()
     b = prep.test_pairs["b"].to_numpy()
     return prep, content, eval_data(prep, content), a, b
 
 
-def served_methods(params: Params) -> list[str]:
+def served_methods(params: Params, *, layout: Layout = DEFAULT) -> list[str]:
     """Every method the evaluate stage scores: baselines, the blend, each model and head."""
     import json
 
@@ -122,7 +118,7 @@ def served_methods(params: Params) -> list[str]:
         methods.append("blend")
     for name in params.extra.get("models") or []:
         methods.append(name)
-        meta = INDEX_DIR / name / "index.json"
+        meta = layout.index / name / "index.json"
         heads = json.loads(meta.read_text())["heads"] if meta.exists() else []
         if len(heads) > 1:
             methods += [f"{name}:{h}" for h in heads]
@@ -145,19 +141,19 @@ def ratios(metrics: dict[str, dict[str, float]], params: Params,
     return out
 
 
-def step_evaluate(params: Params,
-                  methods: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Score each method's lists on the test pairs; write ``reports/metrics.json``.
+def step_evaluate(params: Params, methods: list[str] | None = None, *,
+                  layout: Layout = DEFAULT) -> dict[str, dict[str, float]]:
+    """Score each method's lists on the test pairs; write ``layout.metrics``.
 
     ``methods`` defaults to :func:`served_methods`. The file also holds ``ratios``.
     """
     from mtmh.neighbors import Neighbors
 
-    methods = methods or served_methods(params)
-    prep, _, data, a, b = load_test_split()
+    methods = methods or served_methods(params, layout=layout)
+    prep, _, data, a, b = load_test_split(layout=layout)
     metrics: dict = {}
     for method in methods:
-        lists = Neighbors.load(neighbors_path(method))
+        lists = Neighbors.load(neighbors_path(method, layout.neighbors))
         metrics[method] = evaluate_lists(lists.items, a, b, data, ks=params.evaluate.ks,
                                          relevance_threshold=params.evaluate.relevance_threshold,
                                          genre_threshold=params.evaluate.genre_threshold)
@@ -167,7 +163,7 @@ def step_evaluate(params: Params,
     found = ratios(metrics, params)
     if found:
         metrics[report.RATIOS] = found
-    report.write_metrics(metrics, report.METRICS_PATH)
+    report.write_metrics(metrics, layout.metrics)
     logger.info("metrics of %d methods on %d test pairs:\n%s", len(methods), len(a),
                 report.format_table(metrics))
     return metrics
@@ -220,52 +216,51 @@ def run_description(metrics: dict, sweeps: dict) -> str:
     return "\n".join(lines)
 
 
-def step_track(params: Params) -> str:
+def step_track(params: Params, *, layout: Layout = DEFAULT) -> str:
     """Log the run to MLflow from the files DVC also reads; return the MLflow run id.
 
     One parent run, nested runs per method, head and sweep point, and the trained MTMH
-    model registered (alias ``candidate``) when it exists.
+    model registered (alias ``candidate``) when it exists. Every file logged comes from
+    ``layout``; the run id is written to ``layout.mlflow_run``.
     """
     import json
 
-    from mtmh import tradeoff
     from mtmh.data import atomic_path
     from mtmh.tracking import ModelToRegister, log_pipeline_run
 
-    metrics = report.read_metrics(report.METRICS_PATH)
-    sweeps = json.loads(tradeoff.SWEEPS_PATH.read_text()) if tradeoff.SWEEPS_PATH.exists() \
-        else {}
-    table = Path("reports/metrics.md")
+    metrics = report.read_metrics(layout.metrics)
+    sweeps = json.loads(layout.sweeps.read_text()) if layout.sweeps.exists() else {}
+    table = layout.metrics_table
     with atomic_path(table) as tmp:
         tmp.write_text("# Test-split metrics\n\n```text\n" + report.format_table(metrics)
                        + "\n```\n")
-    artifacts = [report.METRICS_PATH, table, tradeoff.TRADEOFF_PNG, tradeoff.TRADEOFF_CSV,
-                 tradeoff.SWEEPS_PATH, PREPARED_DIR / "summary.json",
-                 *sorted(MODELS_DIR.glob("*.json"))]
+    artifacts = [layout.metrics, table, layout.tradeoff_png, layout.tradeoff_csv,
+                 layout.sweeps, layout.prepared / "summary.json",
+                 *sorted(layout.models.glob("*.json"))]
     model = None
-    checkpoint = MODELS_DIR / "mtmh.safetensors"
+    checkpoint = layout.checkpoint("mtmh")
     if checkpoint.exists():
         import pandas as pd
 
         registry = params.extra.get("registry") or {}
-        first = str(pd.read_parquet(PREPARED_DIR / "items.parquet")["item_id"].iloc[0])
+        items = layout.prepared / "items.parquet"
+        first = str(pd.read_parquet(items)["item_id"].iloc[0])
         model = ModelToRegister(
             name=registry.get("name", "mtmh"), alias="candidate",
-            artifacts={"items": str(PREPARED_DIR / "items.parquet"),
-                       "lists": str(NEIGHBORS_DIR / "mtmh"), "checkpoint": str(checkpoint),
-                       "index": str(INDEX_DIR / "mtmh")},
+            artifacts={"items": str(items), "lists": str(layout.neighbors / "mtmh"),
+                       "checkpoint": str(checkpoint), "index": str(layout.index / "mtmh")},
             input_example=pd.DataFrame({"item": [first], "k": [10]}))
     run_id = log_pipeline_run(params.tracking, params=params.to_dict(), metrics=metrics,
                               artifacts=artifacts, run_name="pipeline",
                               children=_child_runs(params, metrics, sweeps), model=model,
                               description=run_description(metrics, sweeps))
-    with atomic_path(MLFLOW_RUN_PATH) as tmp:
+    with atomic_path(layout.mlflow_run) as tmp:
         tmp.write_text(json.dumps({"run_id": run_id, "tracking_uri": params.tracking.uri},
                                   indent=2) + "\n")
     return run_id
 
 
-def step_tradeoff(params: Params) -> dict:
+def step_tradeoff(params: Params, *, layout: Layout = DEFAULT) -> dict:
     """Sweep the serving shares and the blend's beta; write the sweeps and the figure."""
     from mtmh import tradeoff
     from mtmh.baselines import itemcf_scores
@@ -273,17 +268,18 @@ def step_tradeoff(params: Params) -> dict:
     from mtmh.neighbors import Neighbors
     from mtmh.retrieval import serving_config
 
-    prep, content, data, a, b = load_test_split()
+    prep, content, data, a, b = load_test_split(layout=layout)
     serving = serving_config(params.extra.get("serving"))
     sweeps: dict[str, list[dict]] = {}
 
-    meta = INDEX_DIR / "mtmh" / "index.json"
+    meta = layout.index / "mtmh" / "index.json"
     if meta.exists():
         import json
 
         heads = json.loads(meta.read_text())["heads"]
         if len(heads) > 1:
-            head_items = np.stack([Neighbors.load(neighbors_path(f"mtmh:{h}")).items
+            head_items = np.stack([Neighbors.load(neighbors_path(f"mtmh:{h}",
+                                                                 layout.neighbors)).items
                                    for h in heads])  # (H, n_items, k)
             sweeps["mtmh_shares"] = tradeoff.share_sweep(
                 head_items, serving.share_sweep, a, b, data, k=serving.k,
@@ -297,7 +293,7 @@ def step_tradeoff(params: Params) -> dict:
             lists = blend(prep, content, params.baselines.topk, float(beta), cf=cf)
             sweeps["blend_beta"].append(tradeoff.point(lists.items, a, b, data,
                                                        beta=float(beta)))
-    alpha = tradeoff.read_alpha_sweep()
+    alpha = tradeoff.read_alpha_sweep(layout=layout)
     if alpha:
         sweeps["alpha"] = alpha
 
@@ -307,8 +303,8 @@ def step_tradeoff(params: Params) -> dict:
         summary["frontier_gap_mtmh_vs_blend"] = gap
         logger.info("MTMH frontier minus blend frontier, mean relevance at equal recall: "
                     "%+.4f", gap)
-    tradeoff.write_sweeps(summary)
-    tradeoff.write_figure(report.read_metrics(report.METRICS_PATH), sweeps)
+    tradeoff.write_sweeps(summary, layout=layout)
+    tradeoff.write_figure(report.read_metrics(layout.metrics), sweeps, layout=layout)
     return summary
 
 
@@ -325,15 +321,15 @@ def model_config(params: Params, name: str):  # -> MTMHConfig
     return ablation(config_from_dict(params.extra.get("model")), name)
 
 
-def step_train(params: Params, name: str) -> Path:
+def step_train(params: Params, name: str, *, layout: Layout = DEFAULT) -> Path:
     """Train model ``name`` and write its checkpoint and training summary."""
     import json
 
     from mtmh.data import atomic_path
     from mtmh.train import save_checkpoint, train
 
-    prep = load_prepared(PREPARED_DIR)
-    content = load_embeddings(EMBEDDINGS_PATH)
+    prep = load_prepared(layout.prepared)
+    content = load_embeddings(layout.embeddings)
     cfg = model_config(params, name)
     result = train(prep, content, cfg)
     summary = {"model": name, "best_epoch": result.best_epoch,
@@ -341,10 +337,10 @@ def step_train(params: Params, name: str) -> Path:
                "seconds": round(result.seconds, 1),
                "pairs_per_second": round(result.pairs_per_second),
                "heads": [h.name for h in cfg.model.heads], "history": result.history}
-    path = MODELS_DIR / f"{name}.safetensors"
+    path = layout.checkpoint(name)
     save_checkpoint(path, result.model, cfg, meta={k: v for k, v in summary.items()
                                                    if k != "history"})
-    with atomic_path(MODELS_DIR / f"{name}.json") as tmp:
+    with atomic_path(layout.models / f"{name}.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     logger.info("%s: best epoch %d, valid recall@50 %.4f, %.0f s, %.0f pairs/s", name,
                 result.best_epoch, result.best_valid_recall, result.seconds,
@@ -352,7 +348,7 @@ def step_train(params: Params, name: str) -> Path:
     return path
 
 
-def step_index(params: Params, name: str) -> dict:
+def step_index(params: Params, name: str, *, layout: Layout = DEFAULT) -> dict:
     """Index each head of model ``name``; write its per-head and merged lists."""
     import json
 
@@ -361,15 +357,15 @@ def step_index(params: Params, name: str) -> dict:
     from mtmh.train import load_checkpoint
 
     cfg = serving_config(params.extra.get("serving"))
-    model = load_checkpoint(MODELS_DIR / f"{name}.safetensors")
+    model = load_checkpoint(layout.checkpoint(name))
     embeddings = model.all_item_embeddings()  # (H, n_items, d)
     heads = [h.name for h in model.cfg.heads]
     lists, indexes = lists_for_catalogue(embeddings, heads, [h.share for h in model.cfg.heads],
                                          cfg)
     meta = {"shares": lists.shares.tolist(), "kind": cfg.index.kind, "merge": cfg.merge,
             "recall_against_exact@50": lists.index_recall}
-    save_indexes(indexes, heads, INDEX_DIR / name, meta)
-    folder = NEIGHBORS_DIR / name
+    save_indexes(indexes, heads, layout.index / name, meta)
+    folder = layout.neighbors / name
     lists.merged.save(folder / f"{MERGED}.npz")
     with atomic_path(folder / "heads.json") as tmp:
         tmp.write_text(json.dumps(heads) + "\n")
@@ -381,33 +377,31 @@ def step_index(params: Params, name: str) -> dict:
     return meta
 
 
-def step_blend(params: Params) -> Path:
+def step_blend(params: Params, *, layout: Layout = DEFAULT) -> Path:
     """Lists of the item-CF + beta * content blend at ``blend.beta``."""
     from mtmh.blend import blend
 
-    prep = load_prepared(PREPARED_DIR)
-    content = load_embeddings(EMBEDDINGS_PATH)
+    prep = load_prepared(layout.prepared)
+    content = load_embeddings(layout.embeddings)
     beta = float((params.extra.get("blend") or {}).get("beta", 0.3))
     lists = blend(prep, content, params.baselines.topk, beta, params.baselines.itemcf.shrink)
-    path = neighbors_path("blend")
+    path = neighbors_path("blend", layout.neighbors)
     lists.save(path)
     return path
 
 
-def step_sweep_alpha(params: Params, alphas: list[float]) -> list[dict]:
+def step_sweep_alpha(params: Params, alphas: list[float], *,
+                     layout: Layout = DEFAULT) -> list[dict]:
     """Train one single-head model per alpha; score each on the test split.
 
-    Writes ``reports/sweeps/alpha.json``, which the trade-off figure picks up, then
-    redraws the figure. One training per point: minutes each.
+    Writes ``layout.alpha_sweep``, which the trade-off figure picks up, then redraws the
+    figure. One training per point: minutes each.
     """
-    import json
-
     from mtmh import tradeoff
-    from mtmh.data import atomic_path
     from mtmh.merge import head_neighbors
     from mtmh.train import ablation, config_from_dict, train
 
-    prep, content, data, a, b = load_test_split()
+    prep, content, data, a, b = load_test_split(layout=layout)
     base = config_from_dict(params.extra.get("model"))
     points = []
     for alpha in alphas:
@@ -418,7 +412,6 @@ def step_sweep_alpha(params: Params, alphas: list[float]) -> list[dict]:
         logger.info("alpha %g: recall@50 %.4f relevance@50 %.4f (%.0f s)", alpha,
                     points[-1][tradeoff.RECALL], points[-1][tradeoff.RELEVANCE],
                     result.seconds)
-    with atomic_path(tradeoff.ALPHA_SWEEP_PATH) as tmp:
-        tmp.write_text(json.dumps(points, indent=2) + "\n")
-    step_tradeoff(params)
+    tradeoff.write_alpha_sweep(points, layout=layout)
+    step_tradeoff(params, layout=layout)
     return points

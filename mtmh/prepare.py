@@ -18,10 +18,9 @@ import pandas as pd
 from mtmh import protocol
 from mtmh.config import Params
 from mtmh.data import atomic_path, drop_orphans, load_frames, split_genres
+from mtmh.layout import DEFAULT
 
 logger = logging.getLogger(__name__)
-
-PREPARED_DIR = Path("artifacts/prepared")
 
 
 @dataclass
@@ -114,7 +113,7 @@ def prepare(params: Params) -> Prepared:
 _FILES = ("items", "interactions", "train_pairs", "valid_pairs", "test_pairs")
 
 
-def save_prepared(prep: Prepared, out_dir: str | Path = PREPARED_DIR) -> None:
+def save_prepared(prep: Prepared, out_dir: str | Path = DEFAULT.prepared) -> None:
     """Write each frame as Parquet and the summary as JSON, each file atomically."""
     out_dir = Path(out_dir)
     for name in _FILES:
@@ -127,7 +126,7 @@ def save_prepared(prep: Prepared, out_dir: str | Path = PREPARED_DIR) -> None:
         tmp.write_text(json.dumps(prep.summary, indent=2) + "\n")
 
 
-def load_prepared(in_dir: str | Path = PREPARED_DIR) -> Prepared:
+def load_prepared(in_dir: str | Path = DEFAULT.prepared) -> Prepared:
     """Read what :func:`save_prepared` wrote; a clear error when the stage has not run."""
     in_dir = Path(in_dir)
     missing = [n for n in _FILES if not (in_dir / f"{n}.parquet").exists()]

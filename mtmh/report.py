@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from mtmh.data import atomic_path
+from mtmh.layout import DEFAULT
 
 logger = logging.getLogger(__name__)
 
-METRICS_PATH = Path("reports/metrics.json")
 TABLE_COLUMNS = ("recall@10", "recall@50", "recall@100", "relevance_rate@50",
                  "genre_jaccard@50", "genre_rate@50", "coverage@50", "mean_popularity@50",
                  "diversity@50", "fresh_recall@50")
@@ -23,12 +23,12 @@ RATIOS = "ratios"  # the key in metrics.json that holds ratios, not a method
 Metrics = Mapping[str, Mapping[str, float]]
 
 
-def write_metrics(metrics: Metrics, path: str | Path = METRICS_PATH) -> None:
+def write_metrics(metrics: Metrics, path: str | Path = DEFAULT.metrics) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")
 
 
-def read_metrics(path: str | Path = METRICS_PATH) -> dict[str, dict[str, float]]:
+def read_metrics(path: str | Path = DEFAULT.metrics) -> dict[str, dict[str, float]]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no metrics yet; run `dvc repro` (or `make run`) first")

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from mtmh.data import atomic_path
+from mtmh.layout import DEFAULT, Layout
 from mtmh.metrics import PAD
-from mtmh.pipeline import NEIGHBORS_DIR, neighbors_path
-from mtmh.prepare import PREPARED_DIR
+from mtmh.pipeline import neighbors_path
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +30,26 @@ class UnknownMethod(ValueError):
 
 @dataclass
 class Catalog:
-    """The catalogue of the last pipeline run and access to each method's lists."""
+    """The catalogue of a run and access to each method's lists.
+
+    ``layout`` locates the run's models, indexes and embeddings, which only
+    :meth:`similar_text` needs; the lists come from ``neighbors_dir``.
+    """
 
     items: pd.DataFrame
-    neighbors_dir: Path = NEIGHBORS_DIR
+    neighbors_dir: Path = DEFAULT.neighbors
+    layout: Layout = DEFAULT
 
     @classmethod
-    def open(cls, prepared_dir: str | Path = PREPARED_DIR,
-             neighbors_dir: str | Path = NEIGHBORS_DIR) -> Catalog:
-        path = Path(prepared_dir) / "items.parquet"
+    def open(cls, layout: Layout = DEFAULT) -> Catalog:
+        """The outputs of the run laid out as ``layout`` (default: the DVC pipeline's)."""
+        path = layout.prepared / "items.parquet"
         if not path.exists():
-            raise FileNotFoundError(f"{path}: pipeline outputs not found; run `make run` (or "
-                                    "`dvc repro`) from the repository root first")
-        return cls(pd.read_parquet(path), Path(neighbors_dir))
+            hint = ("run `make run` (or `dvc repro`) from the repository root first"
+                    if layout == DEFAULT else f"is {layout.root} the folder of a finished run? "
+                    "The retraining flow's is orchestration.workdir")
+            raise FileNotFoundError(f"{path}: pipeline outputs not found; {hint}")
+        return cls(pd.read_parquet(path), layout.neighbors, layout)
 
     def methods(self) -> list[str]:
         """Methods with lists on disk, e.g. ``["als", ..., "mtmh", "mtmh:relevance"]``."""
@@ -127,18 +134,17 @@ class Catalog:
         """
         import re
 
-        from mtmh.embed import EMBEDDINGS_PATH, encode_texts, load_embeddings
+        from mtmh.embed import encode_texts, load_embeddings
         from mtmh.index import build_index
         from mtmh.index import search as index_search
-        from mtmh.pipeline import INDEX_DIR, MODELS_DIR
 
         content = encode_texts([text], embed_cfg, progress=False)  # (1, dim)
         if method == "content":
-            items, scores = index_search(build_index(load_embeddings(EMBEDDINGS_PATH)),
+            items, scores = index_search(build_index(load_embeddings(self.layout.embeddings)),
                                          content, k)
             return self._rows(items[0], scores[0], None, [])
         model_name, _, head = method.partition(":")
-        checkpoint = MODELS_DIR / f"{model_name}.safetensors"
+        checkpoint = self.layout.checkpoint(model_name)
         if not checkpoint.exists():
             raise UnknownMethod(f"--text needs a trained model or `content`; no checkpoint "
                                 f"for {model_name!r} ({checkpoint})")
@@ -147,7 +153,7 @@ class Catalog:
         from mtmh.train import load_checkpoint
 
         model = load_checkpoint(checkpoint)
-        indexes, meta = load_indexes(INDEX_DIR / model_name)
+        indexes, meta = load_indexes(self.layout.index / model_name)
         names = meta["heads"]
         tokens = set(re.findall(r"[\w'-]+", text))
         genres = [[g for g in model.genre_vocab if g in tokens]]

@@ -4,7 +4,7 @@ Two sweeps need no retraining and run in every pipeline run: the serving shares 
 multi-head model (the engagement head's share from 0 to 1) and beta of the item-CF +
 content blend. A third, over the relevance weight alpha of a single-head model, needs
 one training per point and runs on request (``mtmh sweep-alpha``); its points join the
-figure when ``reports/sweeps/alpha.json`` exists.
+figure when its file (``Layout.alpha_sweep``, ``reports/sweeps/alpha.json``) exists.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mtmh.data import atomic_path
+from mtmh.layout import DEFAULT, Layout
 from mtmh.merge import merge_lists
 from mtmh.metrics import EvalData, evaluate_lists
 from mtmh.report import RATIOS
@@ -25,10 +25,6 @@ from mtmh.report import RATIOS
 logger = logging.getLogger(__name__)
 
 RECALL, RELEVANCE = "recall@50", "relevance_rate@50"
-SWEEPS_PATH = Path("reports/sweeps.json")
-ALPHA_SWEEP_PATH = Path("reports/sweeps/alpha.json")
-TRADEOFF_CSV = Path("reports/tradeoff.csv")
-TRADEOFF_PNG = Path("reports/tradeoff.png")
 
 
 def point(items: np.ndarray, a: np.ndarray, b: np.ndarray, data: EvalData,
@@ -86,13 +82,18 @@ def frontier_gap(model: list[Mapping], reference: list[Mapping]) -> float:
     return float(np.mean(np.interp(grid, mx, my) - np.interp(grid, rx, ry)))
 
 
-def write_sweeps(sweeps: Mapping[str, list[dict]], path: str | Path = SWEEPS_PATH) -> None:
-    with atomic_path(path) as tmp:
+def write_sweeps(sweeps: Mapping[str, list[dict]], *, layout: Layout = DEFAULT) -> None:
+    with atomic_path(layout.sweeps) as tmp:
         tmp.write_text(json.dumps(sweeps, indent=2) + "\n")
 
 
-def read_alpha_sweep(path: str | Path = ALPHA_SWEEP_PATH) -> list[dict]:
-    path = Path(path)
+def write_alpha_sweep(points: list[dict], *, layout: Layout = DEFAULT) -> None:
+    with atomic_path(layout.alpha_sweep) as tmp:
+        tmp.write_text(json.dumps(points, indent=2) + "\n")
+
+
+def read_alpha_sweep(*, layout: Layout = DEFAULT) -> list[dict]:
+    path = layout.alpha_sweep
     return json.loads(path.read_text()) if path.exists() else []
 
 
@@ -110,9 +111,12 @@ def tradeoff_frame(metrics: Mapping[str, Mapping[str, float]],
 
 
 def write_figure(metrics: Mapping[str, Mapping[str, float]], sweeps: Mapping[str, list[dict]],
-                 *, csv_path: str | Path = TRADEOFF_CSV,
-                 png_path: str | Path = TRADEOFF_PNG) -> None:
-    """Recall@50 against relevance rate@50: every method, every sweep point, the frontiers."""
+                 *, layout: Layout = DEFAULT) -> None:
+    """Recall@50 against relevance rate@50: every method, every sweep point, the frontiers.
+
+    Writes the points as CSV and the figure as PNG, to ``layout.tradeoff_csv|png``.
+    """
+    csv_path, png_path = layout.tradeoff_csv, layout.tradeoff_png
     frame = tradeoff_frame(metrics, sweeps)
     with atomic_path(csv_path) as tmp:
         frame.to_csv(tmp, index=False)

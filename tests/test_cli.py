@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from mtmh.cli import main
+from mtmh.layout import DEFAULT, Layout
 from mtmh.neighbors import Neighbors
+from mtmh.report import write_metrics
 
 
 @pytest.fixture
@@ -48,18 +50,21 @@ def test_bad_arguments_exit_2(argv, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.fixture
-def outputs(workdir):
+def write_outputs(layout: Layout) -> None:
     """A minimal set of pipeline outputs: three items, one method's lists."""
-    prepared = workdir / "artifacts/prepared"
-    prepared.mkdir(parents=True)
+    layout.prepared.mkdir(parents=True)
     pd.DataFrame({"item": [0, 1, 2], "item_id": [10, 20, 30],
                   "title": ["Alien (1979)", "Aliens (1986)", "Heat (1995)"],
                   "genre_list": ["Horror|Sci-Fi", "Action|Sci-Fi", "Crime"]}).to_parquet(
-        prepared / "items.parquet")
+        layout.prepared / "items.parquet")
     Neighbors(np.array([[1, 2], [0, 2], [0, -1]], dtype=np.int32),
               np.array([[0.9, 0.1], [0.9, 0.2], [0.1, np.nan]], dtype=np.float32)).save(
-        workdir / "artifacts/neighbors/itemcf.npz")
+        layout.neighbors / "itemcf.npz")
+
+
+@pytest.fixture
+def outputs(workdir):
+    write_outputs(DEFAULT)
     return workdir
 
 
@@ -91,6 +96,27 @@ def test_export_writes_ids_as_in_input(outputs, capsys):
     assert main(["-q", "export", "--method", "itemcf", "--out", "x.csv"]) == 1
     assert "Parquet" in one_line_error(capsys)
     assert not Path("x.csv").exists()
+
+
+def test_root_reads_another_runs_outputs(workdir, capsys):
+    run = Layout("runs/flow")
+    write_outputs(run)
+    assert main(["-q", "similar", "30", "--k", "2"]) == 1  # nothing at the default paths
+    assert "make run" in one_line_error(capsys)
+    assert main(["-q", "similar", "30", "--k", "2", "--root", "runs/flow"]) == 0
+    assert "Alien (1979)" in capsys.readouterr().out
+    assert main(["-q", "export", "--method", "itemcf", "--out", "x.parquet", "--k", "1",
+                 "--root", "runs/flow"]) == 0
+    assert len(pd.read_parquet("x.parquet")) == 3
+
+    assert main(["-q", "report", "--root", "runs/flow"]) == 1
+    assert str(run.metrics) in one_line_error(capsys)
+    write_metrics({"itemcf": {"recall@50": 0.25}}, run.metrics)
+    assert main(["-q", "report", "--root", "runs/flow"]) == 0
+    out = capsys.readouterr().out
+    assert str(run.metrics) in out and "itemcf" in out and "0.250" in out
+    assert main(["-q", "similar", "30", "--root", "runs/none"]) == 1
+    assert "runs/none" in one_line_error(capsys)
 
 
 def test_validate_exit_codes(workdir, capsys):

@@ -33,12 +33,15 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 from flows.lineage import dvc_dir_md5  # noqa: E402
 from flows.replay import advance  # noqa: E402
 from flows.retrain import retrain, run_retrain  # noqa: E402
-from flows.settings import ReplayConfig  # noqa: E402
+from flows.settings import ReplayConfig, orchestration_config  # noqa: E402
+from mtmh.config import Params, load_params  # noqa: E402
 from mtmh.data import movielens_100k  # noqa: E402
+from mtmh.layout import Layout  # noqa: E402
 from mtmh.locking import FileLock, LockTimeout, read_holder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 N_USERS = 150
+WORKDIR = Path("artifacts/retrain")  # orchestration.workdir's default: the flow's outputs
 
 
 def make_project(root: Path, **orchestration) -> Path:
@@ -153,6 +156,14 @@ def test_lock_of_a_killed_holder_is_taken_over(tmp_path, caplog):
         holder.kill()
 
 
+def test_the_skip_state_lives_in_the_workdir_unless_placed_elsewhere():
+    params = Params()
+    params.extra["orchestration"] = {"workdir": "runs/nightly"}
+    assert orchestration_config(params).state_path == str(Path("runs/nightly/state.json"))
+    params.extra["orchestration"]["state_path"] = "elsewhere/state.json"
+    assert orchestration_config(params).state_path == "elsewhere/state.json"
+
+
 def test_replay_grows_interactions_and_catalogue_a_week_at_a_time(tmp_path):
     inter, items = movielens_100k()
     cfg = ReplayConfig(enabled=True, out_dir=str(tmp_path / "replay"), start_days=30,
@@ -216,6 +227,36 @@ def test_first_run_promotes_and_is_traceable(project: Path, first_run):
                                                  abs=1e-4)
 
 
+def test_first_run_writes_only_under_its_workdir(project: Path, first_run):
+    from mtmh.report import read_metrics
+    from mtmh.serving import Catalog
+
+    params = load_params(project / "params.yaml")
+    flow = Layout(project / WORKDIR)
+    assert set(read_metrics(flow.metrics)) == {"mtmh", "popularity", "ratios"}
+    for path in (flow.validated, flow.validation_dir(params) / "report.md",
+                 flow.prepared / "items.parquet", flow.embeddings, flow.checkpoint("mtmh"),
+                 flow.index / "mtmh" / "index.json", flow.neighbors / "mtmh" / "merged.npz",
+                 flow.neighbors / "popularity.npz", flow.sweeps, flow.tradeoff_png,
+                 flow.mlflow_run):
+        assert path.exists(), path
+    # Nothing at the DVC pipeline's paths: `dvc status` of a real project stays clean.
+    dvc = Layout(project)
+    for path in (dvc.prepared, dvc.embeddings, dvc.models, dvc.neighbors, dvc.validated,
+                 dvc.metrics, dvc.validation_dir(params), dvc.reports):
+        assert not path.exists(), path
+    assert {p.name for p in (project / "artifacts").iterdir()} <= {"retrain", "retrain.lock"}
+
+    # MLflow got the workdir's files (the DVC paths hold none), and the flow's outputs
+    # answer queries through the same catalogue as the pipeline's.
+    run_id = json.loads(flow.mlflow_run.read_text())["run_id"]
+    logged = {a.path for a in mlflow_client(project).list_artifacts(run_id)}
+    assert {"metrics.json", "tradeoff.png", "sweeps.json", "mtmh.json"} <= logged
+    catalog = Catalog.open(flow)
+    rows = catalog.similar(catalog.resolve("Toy Story (1995)"), "mtmh", 5)
+    assert len(rows) == 5 and "Toy Story (1995)" not in set(rows["title"])
+
+
 def test_unchanged_inputs_skip_quickly(project: Path, first_run):
     start = time.perf_counter()
     with inside(project):
@@ -266,7 +307,7 @@ def test_bad_data_stops_at_the_gate(project: Path, first_run, break_data, expect
         inter, items = break_data(inter, items)
         inter.to_csv(bad / "interactions.csv", index=False)
     items.to_csv(bad / "items.csv", index=False)
-    checkpoint = project / "artifacts/models/mtmh.safetensors"
+    checkpoint = Layout(project / WORKDIR).checkpoint("mtmh")
     before = checkpoint.stat().st_mtime_ns
 
     state = run_flow(project, interactions=bad / "interactions.csv", items=bad / "items.csv")
@@ -289,7 +330,7 @@ def test_unreachable_mlflow_fails_before_training(project: Path, first_run):
     (project / "not-a-folder").write_text("a file where the store's folder should be")
     name = edit_params(project, "params-dead-mlflow.yaml", lambda p: p["tracking"].update(
         uri=f"sqlite:///{project / 'not-a-folder' / 'mlflow.db'}"))
-    checkpoint = project / "artifacts/models/mtmh.safetensors"
+    checkpoint = Layout(project / WORKDIR).checkpoint("mtmh")
     before = checkpoint.stat().st_mtime_ns
     state = run_flow(project, name)
     assert state.is_failed()
@@ -313,7 +354,7 @@ def test_run_killed_in_training_leaves_champion_whole(project: Path, first_run):
 
     name = edit_params(project, "params-slow.yaml", lambda p: p["model"]["train"].update(
         max_epochs=500, patience=500, max_seconds=120))
-    marker = project / "artifacts/neighbors/popularity.npz"
+    marker = Layout(project / WORKDIR).neighbors / "popularity.npz"
     before = marker.stat().st_mtime_ns
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     code = f"from flows.retrain import run_retrain; run_retrain({name!r})"
