@@ -35,7 +35,7 @@ class ServingConfig:
     """
 
     k: int = 100
-    merge: str = "quota"
+    merge: str = "rrf"          # chosen on validation pairs (scripts/merge_choice.py)
     rrf_k: float = 60.0
     shares: list[float] | None = None
     index: IndexConfig = field(default_factory=IndexConfig)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -88,8 +89,10 @@ class TrainConfig:
     early_stop_k: int = 50
     max_seconds: float = 280.0
     seed: int = 0
-    # One thread: two stall badly whenever anything else runs on a 2-core machine.
-    threads: int = 1
+    # Torch threads; 0: one per available core. Two threads train ~2x faster than one
+    # on the 2-core reference machine when nothing else runs (BENCHMARKS.md); set 1 when
+    # sharing the machine, where two stall each other.
+    threads: int = 0
 
 
 @dataclass
@@ -335,6 +338,14 @@ class _Step:
         return total, coeng_sum, rel_sum, len(a)
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def valid_recall(model: ItemEncoder, a: np.ndarray, b: np.ndarray, k: int) -> list[float]:
     """Recall@k on the pairs (a, b) of each head's exact top-k, self excluded."""
     lists = head_neighbors(model.all_item_embeddings(), k)  # (H, n_items, k)
@@ -357,7 +368,7 @@ def train(prep: Prepared, content: np.ndarray, cfg: MTMHConfig, *,
         Show a tqdm bar per epoch with the running loss of each task.
     """
     tcfg = cfg.train
-    torch.set_num_threads(tcfg.threads)
+    torch.set_num_threads(tcfg.threads or available_cores())
     torch.manual_seed(tcfg.seed)
 
     model = build_model(prep, content, cfg.model)
@@ -372,12 +383,18 @@ def train(prep: Prepared, content: np.ndarray, cfg: MTMHConfig, *,
     history: list[dict[str, float]] = []
     best, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
     start, seen = time.perf_counter(), 0
-    bar = tqdm(total=tcfg.max_epochs * step.n_batches, disable=not progress, mininterval=1.0,
-               unit="batch")
+    # The bar spans the epochs up to the next validation check: early stopping makes any
+    # longer total a guess, so its ETA is the time to the next check.
+    bar = tqdm(disable=not progress, mininterval=1.0, unit="batch")
     coeng_run, rel_run = 0.0, 0.0
     for epoch in range(1, tcfg.max_epochs + 1):
         model.train()
-        bar.set_description(f"epoch {epoch}")
+        if epoch == 1 or (epoch - 1) % tcfg.eval_every == 0:
+            window = min(tcfg.eval_every, tcfg.max_epochs - epoch + 1)
+            bar.reset(total=window * step.n_batches)
+        best_note = f", best {best:.4f}@{best_epoch}" if best_epoch else ""
+        bar.set_description(f"epoch {epoch}/{tcfg.max_epochs} (check every "
+                            f"{tcfg.eval_every}{best_note})")
         for i, idx in enumerate(step.batches()):
             loss, coeng, rel, _ = step(idx)
             opt.zero_grad(set_to_none=True)

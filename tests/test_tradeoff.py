@@ -60,7 +60,7 @@ def test_merged_lists_take_quota_from_each_head_and_score_by_the_finding_head():
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((2, 40, 8)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=2, keepdims=True)
-    lists, _ = lists_for_catalogue(emb, ["a", "b"], [0.5, 0.5], ServingConfig(k=10))
+    lists, _ = lists_for_catalogue(emb, ["a", "b"], [0.5, 0.5], ServingConfig(k=10, merge="quota"))
     merged = lists.merged
     assert merged.items.shape == (40, 10)
     assert not (merged.items == np.arange(40)[:, None]).any()
