@@ -59,3 +59,24 @@ def test_padding_is_not_counted_as_retrieved(data):
 def test_lists_shorter_than_k_are_rejected(data):
     with pytest.raises(ValueError, match="need 5"):
         evaluate_lists(np.zeros((4, 2), int), np.array([0]), np.array([1]), data, ks=[5])
+
+
+def test_diversity_is_the_mean_pairwise_distance_of_each_list():
+    rng = np.random.default_rng(0)
+    content = rng.normal(size=(30, 8)).astype(np.float32)
+    content /= np.linalg.norm(content, axis=1, keepdims=True)
+    data = EvalData(content=content, genres=np.zeros((30, 1), bool),
+                    train_counts=np.ones(30, int))
+    nbrs = np.stack([rng.permutation(np.delete(np.arange(30), i))[:6] for i in range(30)])
+    nbrs[3, 4:] = PAD  # a shorter list: only its 4 items count
+    nbrs[5, 1:] = PAD  # a single item: no pair, left out of the mean
+    expected = []
+    for row in nbrs:
+        items = row[row != PAD]
+        if len(items) < 2:
+            continue
+        sims = content[items] @ content[items].T
+        off = ~np.eye(len(items), dtype=bool)
+        expected.append(np.mean(1.0 - sims[off]))
+    m = evaluate_lists(nbrs, np.arange(30), np.roll(np.arange(30), 1), data, ks=[6])
+    assert m["diversity@6"] == pytest.approx(np.mean(expected), rel=1e-5)
