@@ -325,8 +325,9 @@ def step_train(params: Params, name: str, *, layout: Layout = DEFAULT) -> Path:
     """Train model ``name`` and write its checkpoint and training summary."""
     import json
 
+    from mtmh.checkpoint import save_checkpoint
     from mtmh.data import atomic_path
-    from mtmh.train import save_checkpoint, train
+    from mtmh.train import train
 
     prep = load_prepared(layout.prepared)
     content = load_embeddings(layout.embeddings)
@@ -352,9 +353,9 @@ def step_index(params: Params, name: str, *, layout: Layout = DEFAULT) -> dict:
     """Index each head of model ``name``; write its per-head and merged lists."""
     import json
 
+    from mtmh.checkpoint import load_checkpoint
     from mtmh.data import atomic_path
     from mtmh.retrieval import lists_for_catalogue, save_indexes, serving_config
-    from mtmh.train import load_checkpoint
 
     cfg = serving_config(params.extra.get("serving"))
     model = load_checkpoint(layout.checkpoint(name))

@@ -148,9 +148,9 @@ class Catalog:
         if not checkpoint.exists():
             raise UnknownMethod(f"--text needs a trained model or `content`; no checkpoint "
                                 f"for {model_name!r} ({checkpoint})")
+        from mtmh.checkpoint import load_checkpoint
         from mtmh.merge import merge_lists
         from mtmh.retrieval import load_indexes, search_heads
-        from mtmh.train import load_checkpoint
 
         model = load_checkpoint(checkpoint)
         indexes, meta = load_indexes(self.layout.index / model_name)

@@ -1,4 +1,4 @@
-"""Training the MTMH encoder on co-engagement pairs, and its checkpoints.
+"""Training the MTMH encoder on co-engagement pairs (checkpoints: :mod:`mtmh.checkpoint`).
 
 The candidate set of each anchor is one of:
 
@@ -26,22 +26,17 @@ change without retraining. The best check's weights are restored at the end.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from mtmh.config import ConfigError, build_section
-from mtmh.data import atomic_path
 from mtmh.losses import (
     TeacherTable,
     candidate_mask,
@@ -52,7 +47,7 @@ from mtmh.losses import (
 )
 from mtmh.merge import head_neighbors
 from mtmh.metrics import recall_at_k
-from mtmh.model import HeadConfig, ItemEncoder, ModelConfig, SideFeatures, side_features
+from mtmh.model import HeadConfig, ItemEncoder, ModelConfig, side_features
 from mtmh.prepare import Prepared
 
 logger = logging.getLogger(__name__)
@@ -437,41 +432,3 @@ def train(prep: Prepared, content: np.ndarray, cfg: MTMHConfig, *,
     model.eval()
     seconds = time.perf_counter() - start
     return TrainResult(model, history, best_epoch, best, seconds, seen / max(seconds, 1e-9))
-
-
-def save_checkpoint(path: str | Path, model: ItemEncoder, cfg: MTMHConfig,
-                    meta: dict[str, Any] | None = None) -> None:
-    """Write weights, buffers, config and ``meta`` to one safetensors file, atomically."""
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    header = {"config": json.dumps(asdict(cfg)), "meta": json.dumps(meta or {}),
-              "genre_vocab": json.dumps(model.genre_vocab)}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=header)
-
-
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], MTMHConfig,
-                                                dict[str, Any], list[str]]:
-    """Tensors, config, meta and genre vocabulary of a checkpoint file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: model checkpoint not found; train the model first")
-    with safe_open(str(path), framework="pt") as f:
-        header = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if "config" not in header:
-        raise ValueError(f"{path}: not an mtmh checkpoint (no config in its header)")
-    cfg = config_from_dict(json.loads(header["config"]), where=f"{path}:config")
-    return tensors, cfg, json.loads(header.get("meta", "{}")), json.loads(
-        header.get("genre_vocab", "[]"))
-
-
-def load_checkpoint(path: str | Path) -> ItemEncoder:
-    """The model :func:`save_checkpoint` wrote, in eval mode; ``model.cfg`` holds the heads
-    and their default shares. :func:`read_checkpoint` also gives the training config and meta.
-    """
-    tensors, cfg, _, vocab = read_checkpoint(path)
-    side = SideFeatures(tensors["genres"].numpy(), vocab, tensors["year"].numpy())
-    model = ItemEncoder(cfg.model, tensors["content"].numpy(), tensors["known"].numpy(), side)
-    model.load_state_dict(tensors)
-    model.eval()
-    return model

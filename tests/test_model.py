@@ -12,20 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
+from mtmh.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from mtmh.config import ConfigError, Params
 from mtmh.merge import head_neighbors
 from mtmh.metrics import recall_at_k
 from mtmh.prepare import Prepared, prepare_frames
-from mtmh.train import (
-    ablation,
-    build_model,
-    config_from_dict,
-    default_model_params,
-    load_checkpoint,
-    read_checkpoint,
-    save_checkpoint,
-    train,
-)
+from mtmh.train import ablation, build_model, config_from_dict, default_model_params, train
 
 N_ITEMS, N_GROUPS, FRESH = 40, 4, 39
 GENRES = ["Action", "Comedy", "Drama", "Horror"]
