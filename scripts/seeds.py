@@ -3,71 +3,118 @@
 Run from the repository root after `make run`:
 
     .venv/bin/python scripts/seeds.py --seeds 0 1 2
+    .venv/bin/python scripts/seeds.py --seeds 0 --split valid --set model.trunk=[512]
 
-Trains `mtmh` and `twotower` once per seed with the `model:` settings of params.yaml
-(only `train.seed` changes), builds the served lists the same way as the pipeline, and
-prints mean and standard deviation of Recall@50, relevance rate@50 and their ratios,
-measured side by side on the same split. Nothing in artifacts/ is overwritten.
+Trains `mtmh` and `twotower` (or the `--models` named) once per seed with the `model:`
+settings of params.yaml (only `train.seed` changes, plus any `--set` override, applied to
+every model before its ablation), builds the served lists the same way as the pipeline,
+and prints mean and standard deviation of Recall@50, relevance rate@50 and their ratios,
+measured side by side on the same split. Tune on `--split valid`; quote `test`.
+Nothing in artifacts/ is overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import sys
 
 import numpy as np
+import yaml
 
 from mtmh.cli import setup_logging
 from mtmh.config import load_params
 from mtmh.metrics import evaluate_lists
-from mtmh.pipeline import load_test_split, model_config
+from mtmh.pipeline import load_test_split
 from mtmh.retrieval import lists_for_catalogue, serving_config
-from mtmh.train import train
+from mtmh.train import ABLATIONS, ablation, config_from_dict, train
 
 logger = logging.getLogger("seeds")
+
+KEYS = ("recall@50", "relevance_rate@50", "fresh_recall@50")
+
+
+def override(section: dict, assignment: str) -> dict:
+    """``section`` (the ``model:`` mapping) with ``a.b.c=VALUE`` set; VALUE is YAML."""
+    path, sep, raw = assignment.partition("=")
+    if not sep or not path:
+        raise SystemExit(f"--set {assignment!r}: expected KEY=VALUE, e.g. train.lr=0.003")
+    out = copy.deepcopy(section)
+    node = out
+    *parents, leaf = path.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise SystemExit(f"--set {assignment!r}: {key} is not a section")
+    node[leaf] = yaml.safe_load(raw)
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--models", nargs="+", default=["mtmh", "twotower"],
+                        choices=ABLATIONS, help="models to train (default: mtmh twotower); "
+                        "ratios are of the first to the second")
+    parser.add_argument("--split", choices=("test", "valid"), default="test",
+                        help="pairs to score (default: test; tune on valid)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the model: section, e.g. "
+                             "model.trunk=[512] or train.tau=0.07 (repeatable)")
     parser.add_argument("--out", default="reports/seeds.json")
     args = parser.parse_args()
     setup_logging()
 
     params = load_params()
+    section = params.extra.get("model") or {}
+    for assignment in args.sets:
+        section = override(section, assignment)
+    base = config_from_dict(section)
     serving = serving_config(params.extra.get("serving"))
     prep, content, data, a, b = load_test_split()
+    if args.split == "valid":
+        a = prep.valid_pairs["a"].to_numpy()
+        b = prep.valid_pairs["b"].to_numpy()
     rows = []
     for seed in args.seeds:
-        row = {"seed": seed}
-        for name in ("mtmh", "twotower"):
-            cfg = model_config(params, name)
+        row: dict = {"seed": seed}
+        for name in args.models:
+            cfg = ablation(base, name)
             cfg.train.seed = seed
             result = train(prep, content, cfg, progress=False)
             emb = result.model.all_item_embeddings()
-            lists, _ = lists_for_catalogue(emb, [h.name for h in cfg.model.heads],
-                                           [h.share for h in cfg.model.heads], serving)
+            heads = [h.name for h in cfg.model.heads]
+            lists, _ = lists_for_catalogue(emb, heads, [h.share for h in cfg.model.heads],
+                                           serving)
             m = evaluate_lists(lists.merged.items, a, b, data, ks=[50])
-            row[name] = {"recall@50": m["recall@50"],
-                         "relevance_rate@50": m["relevance_rate@50"],
-                         "fresh_recall@50": m["fresh_recall@50"],
-                         "seconds": result.seconds, "pairs_per_second": result.pairs_per_second}
+            row[name] = {**{k: m[k] for k in KEYS}, "best_epoch": result.best_epoch,
+                         "seconds": result.seconds,
+                         "pairs_per_second": result.pairs_per_second}
+            if len(heads) > 1:
+                for h, head in enumerate(heads):
+                    mh = evaluate_lists(lists.heads.items[h], a, b, data, ks=[50])
+                    row[f"{name}:{head}"] = {k: mh[k] for k in KEYS}
             logger.info("seed %d %s: %s", seed, name, row[name])
         rows.append(row)
 
     def stats(values: list[float]) -> str:
+        if not values:
+            return "n/a"
         return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f}"
 
-    print(f"seeds {args.seeds}")
-    for key in ("recall@50", "relevance_rate@50", "fresh_recall@50"):
-        for name in ("mtmh", "twotower"):
-            print(f"{name:9s} {key:18s} {stats([r[name][key] for r in rows])}")
-        print(f"{'ratio':9s} {key:18s} "
-              f"{stats([r['mtmh'][key] / r['twotower'][key] for r in rows if r['twotower'][key]])}")
+    print(f"seeds {args.seeds}, {args.split} split ({len(a)} pairs), overrides {args.sets}")
+    names = [k for k in rows[0] if k != "seed"]
+    for key in KEYS:
+        for name in names:
+            print(f"{name:22s} {key:18s} {stats([r[name][key] for r in rows])}")
+        if len(args.models) > 1:
+            first, second = args.models[:2]
+            print(f"{first + ' / ' + second:22s} {key:18s} " + stats(
+                [r[first][key] / r[second][key] for r in rows if r[second][key]]))
     with open(args.out, "w") as fh:
-        json.dump(rows, fh, indent=2)
+        json.dump({"split": args.split, "overrides": args.sets, "runs": rows}, fh, indent=2)
     return 0
 
 
