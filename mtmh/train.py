@@ -393,7 +393,9 @@ def train(prep: Prepared, content: np.ndarray, cfg: MTMHConfig, *,
             bar.set_postfix(coeng=f"{coeng_run:.3f}", rel=f"{rel_run:.3f}", refresh=False)
             bar.update(1)
         seen += step.pairs_per_epoch
-        if epoch % tcfg.eval_every and epoch != tcfg.max_epochs:
+        # The time budget holds between checks too: over it, check now and stop.
+        over_budget = time.perf_counter() - start > tcfg.max_seconds
+        if epoch % tcfg.eval_every and epoch != tcfg.max_epochs and not over_budget:
             continue
 
         recalls = valid_recall(model, va, vb, tcfg.early_stop_k)

@@ -153,3 +153,13 @@ def test_checkpoint_round_trip(data: tuple[Prepared, np.ndarray], tmp_path) -> N
     assert cfg2 == cfg and meta == {"best_epoch": 3} and vocab == GENRES
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_time_budget_stops_between_checks(data: tuple[Prepared, np.ndarray]) -> None:
+    """Over ``max_seconds``, training checks at once and stops instead of waiting for the
+    next scheduled check; the model kept is the one that check scored."""
+    prep, content = data
+    result = train(prep, content, _cfg(max_epochs=1000, eval_every=500, patience=500,
+                                       max_seconds=0.0), progress=False)
+    assert [h["epoch"] for h in result.history] == [1]
+    assert result.best_epoch == 1
