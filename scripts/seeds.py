@@ -25,11 +25,11 @@ import numpy as np
 import yaml
 
 from mtmh.cli import setup_logging
-from mtmh.config import load_params
+from mtmh.config import ConfigError, load_params
 from mtmh.metrics import evaluate_lists
-from mtmh.pipeline import load_test_split
+from mtmh.pipeline import load_test_split, model_config
 from mtmh.retrieval import lists_for_catalogue, serving_config
-from mtmh.train import ABLATIONS, ablation, config_from_dict, train
+from mtmh.train import ABLATIONS, train
 
 logger = logging.getLogger("seeds")
 
@@ -68,10 +68,13 @@ def main() -> int:
     setup_logging()
 
     params = load_params()
-    section = params.extra.get("model") or {}
     for assignment in args.sets:
-        section = override(section, assignment)
-    base = config_from_dict(section)
+        params.extra["model"] = override(params.extra.get("model") or {}, assignment)
+    try:  # a bad override fails here, before any training
+        for name in args.models:
+            model_config(params, name)
+    except ConfigError as err:
+        raise SystemExit(f"params.yaml with {args.sets}: {err}") from None
     serving = serving_config(params.extra.get("serving"))
     prep, content, data, a, b = load_test_split()
     if args.split == "valid":
@@ -81,7 +84,7 @@ def main() -> int:
     for seed in args.seeds:
         row: dict = {"seed": seed}
         for name in args.models:
-            cfg = ablation(base, name)
+            cfg = model_config(params, name)
             cfg.train.seed = seed
             result = train(prep, content, cfg, progress=False)
             emb = result.model.all_item_embeddings()
