@@ -82,12 +82,18 @@ def search(index, queries: np.ndarray, k: int,
 
 
 def recall_against_exact(vectors: np.ndarray, cfg: IndexConfig, k: int = 50,
-                         sample: int = 1000, seed: int = 0) -> float:
-    """Share of the exact top-k that the configured index also returns (1.0 for flat)."""
+                         sample: int = 1000, seed: int = 0,
+                         queries: np.ndarray | None = None) -> float:
+    """Share of the exact top-k that the configured index also returns (1.0 for flat).
+
+    The queries are a sample of the indexed items, as ``queries`` (their trigger-side
+    vectors, same rows as ``vectors``) when given.
+    """
+    queries = vectors if queries is None else queries
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False)
-    exact, _ = search(build_index(vectors, IndexConfig(kind="flat")), vectors[rows], k, rows)
-    approx, _ = search(build_index(vectors, cfg), vectors[rows], k, rows)
+    exact, _ = search(build_index(vectors, IndexConfig(kind="flat")), queries[rows], k, rows)
+    approx, _ = search(build_index(vectors, cfg), queries[rows], k, rows)
     hits = sum(len(set(e[e >= 0]) & set(a[a >= 0])) for e, a in zip(exact, approx, strict=True))
     total = int((exact >= 0).sum())
     return hits / total if total else 1.0

@@ -182,7 +182,8 @@ def merge_lists(lists: np.ndarray, shares: np.ndarray | list[float], k: int, *,
     raise ValueError(f"unknown merge method {method!r}; choose one of {', '.join(METHODS)}")
 
 
-def head_neighbors(embeddings: np.ndarray, k: int, *, batch: int = 2048) -> np.ndarray:
+def head_neighbors(embeddings: np.ndarray, k: int, *, batch: int = 2048,
+                   queries: np.ndarray | None = None) -> np.ndarray:
     """Each head's exact inner-product top-k per catalogue item, the item itself excluded.
 
     Parameters
@@ -191,19 +192,26 @@ def head_neighbors(embeddings: np.ndarray, k: int, *, batch: int = 2048) -> np.n
         (H, n_items, d) item embeddings per head.
     k
         List length; capped at n_items - 1, the rest padded with -1.
+    queries
+        (H, n_items, d) trigger-side vectors of the same items (an asymmetric model);
+        ``None``: ``embeddings``.
 
     Returns
     -------
     (H, n_items, k) int64 item indices, best first.
     """
     emb = np.asarray(embeddings, dtype=np.float32)
+    query = emb if queries is None else np.asarray(queries, dtype=np.float32)
+    if query.shape != emb.shape:
+        raise ValueError(f"queries have shape {query.shape}; expected {emb.shape}, "
+                         "one trigger vector per item and head")
     n_heads, n, _ = emb.shape
     take = min(k, n - 1)
     out = np.full((n_heads, n, k), PAD, dtype=np.int64)
     for h in range(n_heads):
         for start in range(0, n, batch):
             rows = np.arange(start, min(start + batch, n))
-            scores = emb[h, rows] @ emb[h].T  # (rows, n_items)
+            scores = query[h, rows] @ emb[h].T  # (rows, n_items)
             scores[np.arange(len(rows)), rows] = -np.inf
             part = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take > 0 else \
                 np.zeros((len(rows), 0), np.int64)  # (rows, take), unordered

@@ -6,6 +6,11 @@ item during training so the model learns to lean on content), the frozen content
 embedding through a learned projection, and optional genre multi-hot and release-year
 features. An MLP trunk maps their concatenation to a shared representation; each head
 projects it to ``d`` dimensions and L2-normalises, so a head's score is a cosine.
+
+With ``asymmetric``, the trigger side of each head passes the item's vector through one
+more learned ``d x d`` map (initialised at the identity) before normalising: the score of
+b for trigger a is ``trigger(a) . candidate(b)``, which can tell "a then b" from "b then
+a". The index holds candidate vectors; queries are trigger vectors.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ class ModelConfig:
     use_content: bool = True
     use_genres: bool = True
     use_year: bool = True
+    # A learned trigger-side map per head: directed scores (train with train.symmetric
+    # false so pairs keep their direction).
+    asymmetric: bool = False
     heads: list[HeadConfig] = field(default_factory=lambda: [
         HeadConfig("engagement", 0.1, 0.8), HeadConfig("relevance", 1.0, 0.2)])
 
@@ -152,6 +160,11 @@ class ItemEncoder(nn.Module):
             width = out
         self.trunk = nn.Sequential(*layers)
         self.heads = nn.ModuleList(nn.Linear(width, cfg.d) for _ in cfg.heads)
+        if cfg.asymmetric:
+            self.trigger_maps = nn.ModuleList(nn.Linear(cfg.d, cfg.d) for _ in cfg.heads)
+            for layer in self.trigger_maps:
+                nn.init.eye_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     @property
     def n_heads(self) -> int:
@@ -188,19 +201,36 @@ class ItemEncoder(nn.Module):
         return self._encode(id_rows, self.content[item_idx], self.genres[item_idx],
                             self.year[item_idx])
 
+    def to_trigger(self, emb: torch.Tensor) -> torch.Tensor:
+        """Candidate-side vectors (H, batch, d) as trigger-side (queries); the same tensor
+        unless the model is ``asymmetric``."""
+        if not self.cfg.asymmetric:
+            return emb
+        return F.normalize(torch.stack([m(emb[h]) for h, m in enumerate(self.trigger_maps)]),
+                           dim=-1)
+
     @torch.no_grad()
-    def all_item_embeddings(self, batch_size: int = 8192) -> np.ndarray:
-        """Every catalogue item in every head, (H, n_items, d) float32, in eval mode."""
+    def all_item_embeddings(self, batch_size: int = 8192, *,
+                            side: str = "candidate") -> np.ndarray:
+        """Every catalogue item in every head, (H, n_items, d) float32, in eval mode.
+
+        ``side``: ``candidate`` (what the index holds) or ``trigger`` (the query vectors;
+        the same unless the model is ``asymmetric``).
+        """
+        _check_side(side)
         was_training = self.training
         self.eval()
-        chunks = [self(torch.arange(s, min(s + batch_size, self.n_items)))
-                  for s in range(0, self.n_items, batch_size)]
+        chunks = []
+        for start in range(0, self.n_items, batch_size):
+            emb = self(torch.arange(start, min(start + batch_size, self.n_items)))
+            chunks.append(self.to_trigger(emb) if side == "trigger" else emb)
         self.train(was_training)
         return torch.cat(chunks, dim=1).numpy()
 
     @torch.no_grad()
     def embed_content(self, content: np.ndarray, genres: list[list[str]] | None = None,
-                      year: np.ndarray | None = None) -> np.ndarray:
+                      year: np.ndarray | None = None, *, side: str = "candidate"
+                      ) -> np.ndarray:
         """Embed items outside the catalogue from their content vectors alone.
 
         Parameters
@@ -211,11 +241,15 @@ class ItemEncoder(nn.Module):
             Genre names per item; names unknown to the model are ignored.
         year
             (batch,) release years, NaN where unknown.
+        side
+            ``candidate`` or ``trigger`` (to query the index with), as in
+            :meth:`all_item_embeddings`.
 
         Returns
         -------
         (H, batch, d) float32; the ID input is the shared unknown row.
         """
+        _check_side(side)
         content_t = torch.as_tensor(np.atleast_2d(content), dtype=torch.float32)
         if content_t.shape[1] != self.content.shape[1]:
             raise ValueError(f"content vectors have {content_t.shape[1]} dimensions; the "
@@ -233,5 +267,15 @@ class ItemEncoder(nn.Module):
         self.eval()
         out = self._encode(torch.full((n,), self.n_items, dtype=torch.long), content_t,
                            genre_t, year_t)
+        if side == "trigger":
+            out = self.to_trigger(out)
         self.train(was_training)
         return out.numpy()
+
+
+SIDES = ("candidate", "trigger")
+
+
+def _check_side(side: str) -> None:
+    if side not in SIDES:
+        raise ValueError(f"side {side!r}: expected one of {', '.join(SIDES)}")

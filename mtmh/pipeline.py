@@ -362,7 +362,7 @@ def step_index(params: Params, name: str, *, layout: Layout = DEFAULT) -> dict:
     embeddings = model.all_item_embeddings()  # (H, n_items, d)
     heads = [h.name for h in model.cfg.heads]
     lists, indexes = lists_for_catalogue(embeddings, heads, [h.share for h in model.cfg.heads],
-                                         cfg)
+                                         cfg, model.all_item_embeddings(side="trigger"))
     meta = {"shares": lists.shares.tolist(), "kind": cfg.index.kind, "merge": cfg.merge,
             "recall_against_exact@50": lists.index_recall}
     save_indexes(indexes, heads, layout.index / name, meta)
@@ -408,7 +408,9 @@ def step_sweep_alpha(params: Params, alphas: list[float], *,
     for alpha in alphas:
         cfg = ablation(base, "singlehead", alpha=float(alpha))
         result = train(prep, content, cfg)
-        lists = head_neighbors(result.model.all_item_embeddings(), 50)[0]  # (n_items, 50)
+        model = result.model
+        lists = head_neighbors(model.all_item_embeddings(), 50, queries=model.all_item_embeddings(
+            side="trigger"))[0]  # (n_items, 50)
         points.append(tradeoff.point(lists, a, b, data, alpha=float(alpha)))
         logger.info("alpha %g: recall@50 %.4f relevance@50 %.4f (%.0f s)", alpha,
                     points[-1][tradeoff.RECALL], points[-1][tradeoff.RELEVANCE],

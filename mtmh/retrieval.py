@@ -124,18 +124,27 @@ class ModelLists:
 
 
 def lists_for_catalogue(embeddings: np.ndarray, head_names: list[str],
-                        head_shares: list[float], cfg: ServingConfig) -> tuple[ModelLists, list]:
-    """Indexes over all items and each item's lists as a trigger (itself excluded)."""
+                        head_shares: list[float], cfg: ServingConfig,
+                        queries: np.ndarray | None = None) -> tuple[ModelLists, list]:
+    """Indexes over all items and each item's lists as a trigger (itself excluded).
+
+    ``embeddings`` (H, n_items, d) are indexed; ``queries``, the same items' trigger-side
+    vectors (an asymmetric model), search them; ``None``: the embeddings themselves.
+    """
     n_items = embeddings.shape[1]
+    queries = embeddings if queries is None else queries
+    if queries.shape != embeddings.shape:
+        raise ValueError(f"queries have shape {queries.shape}; expected {embeddings.shape}")
     indexes = build_head_indexes(embeddings, cfg.index)
     triggers = np.arange(n_items)
-    heads = search_heads(indexes, embeddings, cfg.k, exclude=triggers)
+    heads = search_heads(indexes, queries, cfg.k, exclude=triggers)
     shares = resolve_shares(head_shares, cfg.shares)
-    merged = merge_heads(heads, embeddings, embeddings, shares, cfg, triggers)
+    merged = merge_heads(heads, queries, embeddings, shares, cfg, triggers)
     recall = {}
     if cfg.index.kind != "flat":
         for h, name in enumerate(head_names):
-            recall[name] = recall_against_exact(embeddings[h], cfg.index, k=min(50, cfg.k))
+            recall[name] = recall_against_exact(embeddings[h], cfg.index, k=min(50, cfg.k),
+                                                queries=queries[h])
             logger.info("%s index of head %s: recall@50 against exact search %.4f",
                         cfg.index.kind, name, recall[name])
     return ModelLists(head_names, heads, merged, shares, recall), indexes

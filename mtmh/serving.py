@@ -159,7 +159,7 @@ class Catalog:
         genres = [[g for g in model.genre_vocab if g in tokens]]
         year = re.search(r"\((\d{4})\)", text)
         years = np.array([float(year.group(1)) if year else np.nan], dtype=np.float32)
-        query = model.embed_content(content, genres, years)  # (H, 1, d)
+        query = model.embed_content(content, genres, years, side="trigger")  # (H, 1, d)
         lists = search_heads(indexes, query, k)
         if head:
             if head not in names:

@@ -271,6 +271,7 @@ class _Step:
     def _full(self, anchors: torch.Tensor) -> tuple[torch.Tensor, float, float, int]:
         tcfg = self.cfg.train
         emb = self.model(torch.arange(self.n), tcfg.id_dropout)  # (H, n_items, d)
+        query = self.model.to_trigger(emb[:, anchors])  # (H, anchors, d)
         counts = self.counts[anchors]  # (anchors, n_items)
         n_pairs = counts.sum(1)  # (anchors,)
         excluded = torch.zeros(len(anchors), self.n, dtype=torch.bool)
@@ -280,7 +281,7 @@ class _Step:
         total, coeng_sum, rel_sum = torch.zeros(()), 0.0, 0.0
         for h, ((tau, tau_t, tau_s), alpha) in enumerate(zip(self.temps, self.alphas,
                                                              strict=True)):
-            scores = emb[h, anchors] @ emb[h].T  # (anchors, n_items)
+            scores = query[h] @ emb[h].T  # (anchors, n_items)
             if has_pairs:
                 coeng = infonce_counts(scores, counts, tau=tau, excluded=excluded)
                 total = total + coeng
@@ -303,7 +304,7 @@ class _Step:
         cand = torch.cat([b, uniform])  # (n_cand,)
         items, inverse = torch.unique(torch.cat([a, cand]), return_inverse=True)
         emb_items = self.model(items, tcfg.id_dropout)  # (H, n_unique, d)
-        anchor_emb = emb_items[:, inverse[:len(a)]]  # (H, batch, d)
+        anchor_emb = self.model.to_trigger(emb_items[:, inverse[:len(a)]])  # (H, batch, d)
         cand_emb = emb_items[:, inverse[len(a):]]  # (H, n_cand, d)
         pos_col = torch.arange(len(a))
         excluded = candidate_mask(a, b, cand, pos_col)  # (batch, n_cand)
@@ -334,7 +335,8 @@ class _Step:
 
 def valid_recall(model: ItemEncoder, a: np.ndarray, b: np.ndarray, k: int) -> list[float]:
     """Recall@k on the pairs (a, b) of each head's exact top-k, self excluded."""
-    lists = head_neighbors(model.all_item_embeddings(), k)  # (H, n_items, k)
+    lists = head_neighbors(model.all_item_embeddings(), k,
+                           queries=model.all_item_embeddings(side="trigger"))  # (H, n, k)
     return [recall_at_k(lists[h], a, b, k) for h in range(lists.shape[0])]
 
 
@@ -363,8 +365,13 @@ def train(prep: Prepared, content: np.ndarray, cfg: MTMHConfig, *,
     va = prep.valid_pairs["a"].to_numpy(np.int64)
     vb = prep.valid_pairs["b"].to_numpy(np.int64)
     watch = _engagement_head(cfg.model)
-    logger.info("training on %d pairs (%s negatives), %d heads, %d items",
-                step.pairs_per_epoch, tcfg.negatives, model.n_heads, prep.n_items)
+    logger.info("training on %d pairs (%s negatives), %d heads, %d items%s",
+                step.pairs_per_epoch, tcfg.negatives, model.n_heads, prep.n_items,
+                ", directed scores" if cfg.model.asymmetric else "")
+    if cfg.model.asymmetric and tcfg.symmetric:
+        logger.warning("model.asymmetric with train.symmetric true: every pair is seen in "
+                       "both directions, so the trigger maps learn no direction; set "
+                       "train.symmetric false")
 
     history: list[dict[str, float]] = []
     best, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0

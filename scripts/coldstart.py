@@ -65,7 +65,8 @@ def main() -> int:
         result = train(cold, content, cfg)
         emb = result.model.all_item_embeddings()
         heads = [h.name for h in cfg.model.heads]
-        lists, _ = lists_for_catalogue(emb, heads, [h.share for h in cfg.model.heads], serving)
+        lists, _ = lists_for_catalogue(emb, heads, [h.share for h in cfg.model.heads], serving,
+                                       result.model.all_item_embeddings(side="trigger"))
         rows[name] = {**score(lists.merged.items), "train_seconds": round(result.seconds, 1)}
         if len(heads) > 1:
             for h, head in enumerate(heads):
