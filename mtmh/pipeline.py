@@ -364,6 +364,7 @@ def step_index(params: Params, name: str, *, layout: Layout = DEFAULT) -> dict:
     lists, indexes = lists_for_catalogue(embeddings, heads, [h.share for h in model.cfg.heads],
                                          cfg, model.all_item_embeddings(side="trigger"))
     meta = {"shares": lists.shares.tolist(), "kind": cfg.index.kind, "merge": cfg.merge,
+            "rrf_k": cfg.rrf_k,
             "recall_against_exact@50": lists.index_recall}
     save_indexes(indexes, heads, layout.index / name, meta)
     folder = layout.neighbors / name

@@ -168,7 +168,10 @@ class Catalog:
             return self._rows(lists.items[h, 0], lists.scores[h, 0], None, [])
         if len(names) == 1:
             return self._rows(lists.items[0, 0], lists.scores[0, 0], None, [])
-        merged, source = merge_lists(lists.items, meta["shares"], k)  # (1, k) each
+        # The merge the index stage used for the catalogue's lists (older indexes: quota).
+        merged, source = merge_lists(lists.items, meta["shares"], k,
+                                     method=meta.get("merge", "quota"),
+                                     rrf_k=float(meta.get("rrf_k", 60.0)))  # (1, k) each
         score_of = {(h, int(i)): float(sc) for h in range(len(names))
                     for i, sc in zip(lists.items[h, 0], lists.scores[h, 0], strict=True)}
         scores = np.array([score_of.get((int(h), int(i)), np.nan)

@@ -157,6 +157,31 @@ def test_cli_queries_the_outputs(reproduced: Path):
     assert frame.groupby("trigger")["rank"].min().eq(1).all()
 
 
+def test_text_query_merges_like_the_catalogue(reproduced: Path):
+    """A fresh item's merged list fuses its per-head lists with the index stage's merge."""
+    import numpy as np
+
+    from mtmh.config import load_params
+    from mtmh.layout import Layout
+    from mtmh.merge import merge_lists
+    from mtmh.serving import Catalog
+
+    catalog = Catalog.open(Layout(reproduced))
+    embed = load_params(reproduced / "params.yaml").embed
+    meta = json.loads((reproduced / "artifacts/index/mtmh/index.json").read_text())
+    assert meta["merge"] == "rrf" and len(meta["heads"]) == 2
+    row = {item: i for i, item in enumerate(catalog.items["item_id"])}
+    text, k = "Space Wars (2003) Action Sci-Fi", 10
+
+    def indices(method: str) -> np.ndarray:
+        found = catalog.similar_text(text, method, k, embed)["item_id"]
+        return np.array([row[i] for i in found])
+
+    heads = np.stack([indices(f"mtmh:{h}") for h in meta["heads"]])[:, None, :]  # (H, 1, k)
+    expected, _ = merge_lists(heads, meta["shares"], k, method="rrf", rrf_k=meta["rrf_k"])
+    assert indices("mtmh").tolist() == expected[0].tolist()
+
+
 def test_cli_errors_are_one_line(reproduced: Path):
     proc = run([str(BIN / "mtmh"), "similar", "no such film"], reproduced, check=False)
     assert proc.returncode == 1
