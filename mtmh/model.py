@@ -210,22 +210,27 @@ class ItemEncoder(nn.Module):
                            dim=-1)
 
     @torch.no_grad()
-    def all_item_embeddings(self, batch_size: int = 8192, *,
-                            side: str = "candidate") -> np.ndarray:
-        """Every catalogue item in every head, (H, n_items, d) float32, in eval mode.
-
-        ``side``: ``candidate`` (what the index holds) or ``trigger`` (the query vectors;
-        the same unless the model is ``asymmetric``).
-        """
-        _check_side(side)
+    def catalogue_vectors(self, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        """Every catalogue item in every head, in eval mode, from one pass of the encoder:
+        candidate vectors (what the index holds) and trigger vectors (the queries; the
+        same array unless the model is ``asymmetric``), each (H, n_items, d) float32."""
         was_training = self.training
         self.eval()
-        chunks = []
+        cands, trigs = [], []
         for start in range(0, self.n_items, batch_size):
             emb = self(torch.arange(start, min(start + batch_size, self.n_items)))
-            chunks.append(self.to_trigger(emb) if side == "trigger" else emb)
+            cands.append(emb)
+            trigs.append(self.to_trigger(emb))
         self.train(was_training)
-        return torch.cat(chunks, dim=1).numpy()
+        cand = torch.cat(cands, dim=1).numpy()
+        return cand, (torch.cat(trigs, dim=1).numpy() if self.cfg.asymmetric else cand)
+
+    def all_item_embeddings(self, batch_size: int = 8192, *,
+                            side: str = "candidate") -> np.ndarray:
+        """One side of :meth:`catalogue_vectors`: ``candidate`` (default) or ``trigger``."""
+        _check_side(side)
+        cand, trig = self.catalogue_vectors(batch_size)
+        return trig if side == "trigger" else cand
 
     @torch.no_grad()
     def embed_content(self, content: np.ndarray, genres: list[list[str]] | None = None,

@@ -359,10 +359,10 @@ def step_index(params: Params, name: str, *, layout: Layout = DEFAULT) -> dict:
 
     cfg = serving_config(params.extra.get("serving"))
     model = load_checkpoint(layout.checkpoint(name))
-    embeddings = model.all_item_embeddings()  # (H, n_items, d)
+    embeddings, queries = model.catalogue_vectors()  # (H, n_items, d) each
     heads = [h.name for h in model.cfg.heads]
     lists, indexes = lists_for_catalogue(embeddings, heads, [h.share for h in model.cfg.heads],
-                                         cfg, model.all_item_embeddings(side="trigger"))
+                                         cfg, queries)
     meta = {"shares": lists.shares.tolist(), "kind": cfg.index.kind, "merge": cfg.merge,
             "rrf_k": cfg.rrf_k,
             "recall_against_exact@50": lists.index_recall}
@@ -409,9 +409,8 @@ def step_sweep_alpha(params: Params, alphas: list[float], *,
     for alpha in alphas:
         cfg = ablation(base, "singlehead", alpha=float(alpha))
         result = train(prep, content, cfg)
-        model = result.model
-        lists = head_neighbors(model.all_item_embeddings(), 50, queries=model.all_item_embeddings(
-            side="trigger"))[0]  # (n_items, 50)
+        emb, queries = result.model.catalogue_vectors()
+        lists = head_neighbors(emb, 50, queries=queries)[0]  # (n_items, 50)
         points.append(tradeoff.point(lists, a, b, data, alpha=float(alpha)))
         logger.info("alpha %g: recall@50 %.4f relevance@50 %.4f (%.0f s)", alpha,
                     points[-1][tradeoff.RECALL], points[-1][tradeoff.RELEVANCE],

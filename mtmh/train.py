@@ -335,8 +335,8 @@ class _Step:
 
 def valid_recall(model: ItemEncoder, a: np.ndarray, b: np.ndarray, k: int) -> list[float]:
     """Recall@k on the pairs (a, b) of each head's exact top-k, self excluded."""
-    lists = head_neighbors(model.all_item_embeddings(), k,
-                           queries=model.all_item_embeddings(side="trigger"))  # (H, n, k)
+    emb, queries = model.catalogue_vectors()
+    lists = head_neighbors(emb, k, queries=queries)  # (H, n_items, k)
     return [recall_at_k(lists[h], a, b, k) for h in range(lists.shape[0])]
 
 

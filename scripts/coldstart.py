@@ -63,10 +63,10 @@ def main() -> int:
     for name in MODELS:
         cfg = model_config(params, name)
         result = train(cold, content, cfg)
-        emb = result.model.all_item_embeddings()
+        emb, queries = result.model.catalogue_vectors()
         heads = [h.name for h in cfg.model.heads]
         lists, _ = lists_for_catalogue(emb, heads, [h.share for h in cfg.model.heads], serving,
-                                       result.model.all_item_embeddings(side="trigger"))
+                                       queries)
         rows[name] = {**score(lists.merged.items), "train_seconds": round(result.seconds, 1)}
         if len(heads) > 1:
             for h, head in enumerate(heads):

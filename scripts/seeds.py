@@ -26,6 +26,7 @@ import copy
 import json
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -92,7 +93,8 @@ def main() -> int:
     if args.against:
         args.frontier = True
         try:
-            against = {r["seed"]: r for r in json.loads(open(args.against).read())["runs"]}
+            runs = json.loads(Path(args.against).read_text())["runs"]
+            against = {r["seed"]: r for r in runs}
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise SystemExit(f"--against {args.against}: not the JSON of a seeds.py --frontier "
                              f"run ({err})") from None
@@ -117,11 +119,10 @@ def main() -> int:
             cfg = model_config(params, name)
             cfg.train.seed = seed
             result = train(prep, content, cfg, progress=False)
-            emb = result.model.all_item_embeddings()
+            emb, queries = result.model.catalogue_vectors()
             heads = [h.name for h in cfg.model.heads]
             lists, _ = lists_for_catalogue(emb, heads, [h.share for h in cfg.model.heads],
-                                           serving, result.model.all_item_embeddings(
-                                               side="trigger"))
+                                           serving, queries)
             m = evaluate_lists(lists.merged.items, a, b, data, ks=[50])
             row[name] = {**{k: m[k] for k in KEYS}, "best_epoch": result.best_epoch,
                          "seconds": result.seconds,
