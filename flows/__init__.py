@@ -1,4 +1,4 @@
-"""Prefect flows over the library's pipeline steps (`mtmh.pipeline`).
+"""Prefect flows over the library's pipeline steps (`mtmh.steps`).
 
 ``flows.retrain`` retrains behind the data-quality gates and promotes a model only when
 it is no worse than the champion; ``flows.deploy`` serves it on a schedule;

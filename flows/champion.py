@@ -19,9 +19,9 @@ import pandas as pd
 from mtmh.config import Params
 from mtmh.metrics import EvalData, evaluate_lists
 from mtmh.neighbors import Neighbors
-from mtmh.pipeline import MERGED
 from mtmh.prepare import Prepared
 from mtmh.promotion import remap_lists
+from mtmh.steps.lists import MERGED
 from mtmh.tracking import download_version
 
 logger = logging.getLogger(__name__)

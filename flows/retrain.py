@@ -1,6 +1,6 @@
 """The retraining flow: gates, training, champion/challenger promotion, lineage.
 
-``retrain`` runs the pipeline's own steps (``mtmh.pipeline``) as Prefect tasks:
+``retrain`` runs the pipeline's own steps (``mtmh.steps``) as Prefect tasks:
 validate -> prepare -> embed -> baselines -> train -> index -> evaluate -> trade-off ->
 champion on the current split -> compare -> track -> promote. Bad data stops it at the
 gate (the run ends Failed, naming the failed expectations, with the report as an
@@ -34,12 +34,23 @@ from flows import lineage
 from flows.champion import champion_metrics
 from flows.replay import advance
 from flows.settings import OrchestrationConfig, orchestration_config, replay_config
-from mtmh import pipeline, report, tracking
+from mtmh import report, tracking
 from mtmh.config import Params, load_params
 from mtmh.data import DataError
 from mtmh.layout import Layout
 from mtmh.locking import FileLock
 from mtmh.promotion import Decision, compare
+from mtmh.steps.baseline import step_baseline
+from mtmh.steps.blend import step_blend
+from mtmh.steps.embed import step_embed
+from mtmh.steps.evaluate import step_evaluate
+from mtmh.steps.index import step_index
+from mtmh.steps.lists import load_test_split
+from mtmh.steps.prepare import step_prepare
+from mtmh.steps.track import step_track
+from mtmh.steps.tradeoff import step_tradeoff
+from mtmh.steps.train import step_train
+from mtmh.steps.validate import step_validate
 from mtmh.validate import ValidationFailed, ValidationReport
 
 logger = logging.getLogger(__name__)
@@ -55,7 +66,7 @@ TABLE_METRICS = ("recall@10", "recall@50", "recall@100", "relevance_rate@50",
 
 @task(name="validate", cache_policy=NONE)
 def validate_data(params: Params, layout: Layout) -> ValidationReport:
-    return pipeline.step_validate(params, layout=layout)
+    return step_validate(params, layout=layout)
 
 
 @task(name="connect-mlflow", cache_policy=NONE)
@@ -73,52 +84,52 @@ def replay_slice(params: Params) -> tuple[str, str]:
 
 @task(name="prepare", cache_policy=NONE)
 def prepare(params: Params, layout: Layout) -> dict:
-    return pipeline.step_prepare(params, layout=layout).summary
+    return step_prepare(params, layout=layout).summary
 
 
 @task(name="embed", cache_policy=NONE)
 def embed(params: Params, layout: Layout) -> None:
-    pipeline.step_embed(params, layout=layout)
+    step_embed(params, layout=layout)
 
 
 @task(name="baseline", cache_policy=NONE)
 def baseline(params: Params, method: str, layout: Layout) -> None:
     if method == "blend":
-        pipeline.step_blend(params, layout=layout)
+        step_blend(params, layout=layout)
     else:
-        pipeline.step_baseline(params, method, layout=layout)
+        step_baseline(params, method, layout=layout)
 
 
 @task(name="train", cache_policy=NONE)
 def train(params: Params, name: str, layout: Layout) -> None:
-    pipeline.step_train(params, name, layout=layout)
+    step_train(params, name, layout=layout)
 
 
 @task(name="index", cache_policy=NONE)
 def index(params: Params, name: str, layout: Layout) -> None:
-    pipeline.step_index(params, name, layout=layout)
+    step_index(params, name, layout=layout)
 
 
 @task(name="evaluate", cache_policy=NONE)
 def evaluate(params: Params, methods: list[str], layout: Layout) -> dict:
-    return pipeline.step_evaluate(params, methods, layout=layout)
+    return step_evaluate(params, methods, layout=layout)
 
 
 @task(name="tradeoff", cache_policy=NONE)
 def tradeoff(params: Params, layout: Layout) -> None:
-    pipeline.step_tradeoff(params, layout=layout)
+    step_tradeoff(params, layout=layout)
 
 
 @task(name="champion-on-current-split", cache_policy=NONE)
 def score_champion(params: Params, name: str, version: str,
                    layout: Layout) -> dict[str, float]:
-    prep, _, data, a, b = pipeline.load_test_split(layout=layout)
+    prep, _, data, a, b = load_test_split(layout=layout)
     return champion_metrics(params, name, version, prep, data, a, b)
 
 
 @task(name="track", cache_policy=NONE)
 def track(params: Params, layout: Layout) -> str:
-    return pipeline.step_track(params, layout=layout)
+    return step_track(params, layout=layout)
 
 
 @task(name="promote", cache_policy=NONE)

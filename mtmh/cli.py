@@ -112,7 +112,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_sweep_alpha(args: argparse.Namespace) -> int:
     from mtmh.layout import DEFAULT
-    from mtmh.pipeline import step_sweep_alpha
+    from mtmh.steps.sweep import step_sweep_alpha
 
     points = step_sweep_alpha(_params(args), args.alphas)
     for p in points:

@@ -60,7 +60,7 @@ class Layout:
 
     @property
     def neighbors(self) -> Path:
-        """Each method's top-K lists; see :func:`mtmh.pipeline.neighbors_path`."""
+        """Each method's top-K lists; see :func:`mtmh.steps.lists.neighbors_path`."""
         return self.artifacts / "neighbors"
 
     @property

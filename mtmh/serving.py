@@ -13,7 +13,7 @@ import pandas as pd
 from mtmh.data import atomic_path
 from mtmh.layout import DEFAULT, Layout
 from mtmh.metrics import PAD
-from mtmh.pipeline import neighbors_path
+from mtmh.steps.lists import neighbors_path
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ from mtmh.cli import setup_logging
 from mtmh.coldstart import hold_out_items
 from mtmh.config import load_params
 from mtmh.metrics import evaluate_lists
-from mtmh.pipeline import eval_data, load_test_split, model_config
 from mtmh.retrieval import lists_for_catalogue, serving_config
+from mtmh.steps.lists import eval_data, load_test_split
+from mtmh.steps.train import model_config
 from mtmh.train import train
 
 logger = logging.getLogger("coldstart")

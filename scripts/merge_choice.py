@@ -28,8 +28,8 @@ from mtmh.cli import setup_logging
 from mtmh.config import load_params
 from mtmh.merge import METHODS
 from mtmh.neighbors import Neighbors
-from mtmh.pipeline import load_test_split, neighbors_path
 from mtmh.retrieval import serving_config
+from mtmh.steps.lists import load_test_split, neighbors_path
 
 logger = logging.getLogger("merge_choice")
 

@@ -1,9 +1,9 @@
-"""DVC stage `baseline@NAME`: top-K lists of one classical baseline (`mtmh.pipeline`)."""
+"""DVC stage `baseline@NAME`: top-K lists of one classical baseline (`mtmh.steps.baseline`)."""
 
 import sys
 
 from mtmh.cli import stage_main
-from mtmh.pipeline import step_baseline
+from mtmh.steps.baseline import step_baseline
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

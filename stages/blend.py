@@ -1,7 +1,7 @@
-"""DVC stage `blend`: see `mtmh.pipeline.step_blend`."""
+"""DVC stage `blend`: see `mtmh.steps.blend.step_blend`."""
 
 from mtmh.cli import stage_main
-from mtmh.pipeline import step_blend
+from mtmh.steps.blend import step_blend
 
 if __name__ == "__main__":
     stage_main(step_blend)

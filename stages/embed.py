@@ -1,7 +1,7 @@
-"""DVC stage `embed`: see `mtmh.pipeline.step_embed`."""
+"""DVC stage `embed`: see `mtmh.steps.embed.step_embed`."""
 
 from mtmh.cli import stage_main
-from mtmh.pipeline import step_embed
+from mtmh.steps.embed import step_embed
 
 if __name__ == "__main__":
     stage_main(step_embed)

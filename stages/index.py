@@ -1,9 +1,9 @@
-"""DVC stage `index@NAME`: see `mtmh.pipeline.step_index` (NAME: mtmh or an ablation)."""
+"""DVC stage `index@NAME`: see `mtmh.steps.index.step_index` (NAME: mtmh or an ablation)."""
 
 import sys
 
 from mtmh.cli import stage_main
-from mtmh.pipeline import step_index
+from mtmh.steps.index import step_index
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

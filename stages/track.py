@@ -1,7 +1,7 @@
-"""DVC stage `track`: log the run's params, metrics and plot to MLflow (`mtmh.pipeline`)."""
+"""DVC stage `track`: log the run's params, metrics and plot to MLflow (`mtmh.steps.track`)."""
 
 from mtmh.cli import stage_main
-from mtmh.pipeline import step_track
+from mtmh.steps.track import step_track
 
 if __name__ == "__main__":
     stage_main(step_track)

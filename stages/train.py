@@ -1,9 +1,9 @@
-"""DVC stage `train@NAME`: see `mtmh.pipeline.step_train` (NAME: mtmh or an ablation)."""
+"""DVC stage `train@NAME`: see `mtmh.steps.train.step_train` (NAME: mtmh or an ablation)."""
 
 import sys
 
 from mtmh.cli import stage_main
-from mtmh.pipeline import step_train
+from mtmh.steps.train import step_train
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

@@ -1,7 +1,7 @@
-"""DVC stage `validate`: see `mtmh.pipeline.step_validate`."""
+"""DVC stage `validate`: see `mtmh.steps.validate.step_validate`."""
 
 from mtmh.cli import stage_main
-from mtmh.pipeline import step_validate
+from mtmh.steps.validate import step_validate
 
 if __name__ == "__main__":
     stage_main(step_validate)

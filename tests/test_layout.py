@@ -7,7 +7,7 @@ import yaml
 
 from mtmh.config import Params
 from mtmh.layout import DEFAULT, Layout
-from mtmh.pipeline import neighbors_path
+from mtmh.steps.lists import neighbors_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
