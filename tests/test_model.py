@@ -7,6 +7,8 @@ watched: a fresh item.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,14 +46,19 @@ def data() -> tuple[Prepared, np.ndarray]:
     return prepare_frames(inter, items, Params()), content.astype(np.float32)
 
 
-def _cfg(**train: object) -> object:
+def _raw(**train: object) -> dict:
+    """A small ``model:`` section for the tiny catalogue."""
     raw = default_model_params()
     raw["model"].update({"d": 8, "id_dim": 8, "content_dim": 8, "side_dim": 4, "trunk": [16]})
     raw["train"].update({"max_epochs": 40, "eval_every": 5, "patience": 2, "lr": 0.01,
                          "anchor_batch_size": 16, "batch_size": 128, "n_uniform": 16,
                          "early_stop_k": 5, "threads": 1})
     raw["train"].update(train)
-    return config_from_dict(raw)
+    return raw
+
+
+def _cfg(**train: object) -> object:
+    return config_from_dict(_raw(**train))
 
 
 def test_shapes_and_norms(data: tuple[Prepared, np.ndarray]) -> None:
@@ -163,3 +170,52 @@ def test_time_budget_stops_between_checks(data: tuple[Prepared, np.ndarray]) -> 
                                        max_seconds=0.0), progress=False)
     assert [h["epoch"] for h in result.history] == [1]
     assert result.best_epoch == 1
+
+
+def test_retraining_writes_the_same_checkpoint(data: tuple[Prepared, np.ndarray],
+                                               tmp_path) -> None:
+    """Same data, settings and seed: the checkpoint is the same file byte for byte (its
+    times live in the summary beside it), so DVC skips the stages after an unchanged model."""
+    from mtmh.embed import save_embeddings
+    from mtmh.layout import Layout
+    from mtmh.prepare import save_prepared
+    from mtmh.steps.train import step_train
+
+    prep, content = data
+    params = Params()
+    params.extra["model"] = _raw()
+    written = []
+    for run in ("first", "second"):
+        layout = Layout(tmp_path / run)
+        save_prepared(prep, layout.prepared)
+        save_embeddings(content, params.embed, layout.embeddings)
+        written.append(step_train(params, "twotower", layout=layout))
+    assert written[0].read_bytes() == written[1].read_bytes()
+    summary = json.loads((written[0].parent / "twotower.json").read_text())
+    assert summary["seconds"] > 0 and summary["pairs_per_second"] > 0
+    _, _, meta, _ = read_checkpoint(written[0])
+    assert meta["best_epoch"] == summary["best_epoch"] and "seconds" not in meta
+
+
+def test_checkpoint_of_the_earlier_header_layout_loads(data: tuple[Prepared, np.ndarray],
+                                                       tmp_path) -> None:
+    """Checkpoints written with one header key per field still load."""
+    from dataclasses import asdict
+
+    from safetensors.torch import save_file
+
+    prep, content = data
+    cfg = _cfg()
+    model = build_model(prep, content, cfg.model).eval()
+    path = tmp_path / "old.safetensors"
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata={"config": json.dumps(asdict(cfg)),
+                                            "meta": json.dumps({"best_epoch": 7}),
+                                            "genre_vocab": json.dumps(model.genre_vocab)})
+    _, cfg2, meta, vocab = read_checkpoint(path)
+    assert cfg2 == cfg and meta == {"best_epoch": 7} and vocab == GENRES
+    assert np.allclose(load_checkpoint(path).all_item_embeddings(),
+                       model.all_item_embeddings())
+    save_file(tensors, str(path), metadata={"other": "1"})
+    with pytest.raises(ValueError, match="not an mtmh checkpoint"):
+        read_checkpoint(path)
