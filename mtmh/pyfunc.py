@@ -14,10 +14,22 @@ from pathlib import Path
 
 import mlflow.pyfunc
 import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types.schema import ColSpec, Schema
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_K = 10
+
+
+def signature() -> ModelSignature:
+    """The input the model takes: ``item`` (text) and, optionally, ``k`` (an integer).
+
+    Declared rather than inferred from the input example: inference cannot know that
+    ``k`` may be left out. Leave the column out for the default of 10 results a query.
+    """
+    return ModelSignature(inputs=Schema([ColSpec("string", "item"),
+                                         ColSpec("long", "k", required=False)]))
 
 
 class SimilarItemsModel(mlflow.pyfunc.PythonModel):

@@ -150,11 +150,12 @@ def _register(model: ModelToRegister) -> None:
     """Log the pyfunc in the active run, register a new version, point the alias at it."""
     import mlflow
 
-    from mtmh.pyfunc import SimilarItemsModel
+    from mtmh.pyfunc import SimilarItemsModel, signature
 
     info = mlflow.pyfunc.log_model(
         name="model", python_model=SimilarItemsModel(), artifacts=dict(model.artifacts),
-        input_example=model.input_example, registered_model_name=model.name,
+        signature=signature(), input_example=model.input_example,
+        registered_model_name=model.name,
         pip_requirements=["mtmh", "pandas", "numpy", "pyarrow"])
     version = info.registered_model_version
     mlflow.MlflowClient().set_registered_model_alias(model.name, model.alias, version)

@@ -130,6 +130,8 @@ def test_registered_model_answers_queries(reproduced: Path):
     out = model.predict(pd.DataFrame({"item": ["Toy Story (1995)"], "k": [5]}))
     assert len(out) == 5 and set(out["head"]) <= {"engagement", "relevance"}
     assert "Toy Story (1995)" not in set(out["title"])
+    # k may be left out: the signature marks it optional.
+    assert len(model.predict(pd.DataFrame({"item": ["Toy Story (1995)"]}))) == 10
 
 
 def test_second_repro_has_nothing_to_do(reproduced: Path):
