@@ -17,6 +17,9 @@ Definitions (K is the cut-off; "retrieved" means the non-padding entries of row[
 - ``coverage@K``: distinct items in those lists over the catalogue size.
 - ``diversity@K``: intra-list diversity, the mean over lists (of at least two items) of
   the mean pairwise content distance 1 - cosine.
+
+Two upper bounds for a list merged from several (:func:`union_recall`,
+:func:`oracle_recall`) say how much recall any merge of those lists could reach.
 """
 
 from __future__ import annotations
@@ -67,6 +70,48 @@ def recall_at_k(neighbors: np.ndarray, a: np.ndarray, b: np.ndarray, k: int) -> 
     if len(a) == 0:
         return 0.0
     return float(hits_at_k(neighbors, a, b, k).mean())
+
+
+def union_recall(lists: list[np.ndarray], a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Share of pairs (a, b) whose b is among a's first k in at least one of ``lists``.
+
+    With two lists this is the recall of their top-k put together (up to 2k items), an
+    upper bound for any list of k drawn from those top-k lists.
+    """
+    if len(a) == 0:
+        return 0.0
+    hit = np.zeros(len(a), dtype=bool)
+    for neighbors in lists:
+        hit |= hits_at_k(neighbors, a, b, k)
+    return float(hit.mean())
+
+
+def oracle_recall(lists: list[np.ndarray], a: np.ndarray, b: np.ndarray, depth: int,
+                  k: int) -> float:
+    """Recall@k of the best list of k that any merge of ``lists`` could serve.
+
+    Per trigger the candidates are the union of each list's first ``depth`` items; an
+    oracle that knows the evaluation pairs keeps the k candidates that are the next item
+    of the most pairs. No merge of these lists (reciprocal-rank fusion, quotas, any
+    weighting or learned gate) finds more pairs than that.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if len(a) == 0:
+        return 0.0
+    reachable = np.zeros(len(a), dtype=bool)
+    for neighbors in lists:
+        reachable |= hits_at_k(neighbors, a, b, depth)
+    # Pairs per distinct (trigger, target) among the reachable ones.
+    width = int(max(a.max(), b.max())) + 1
+    keys, counts = np.unique(a[reachable] * width + b[reachable], return_counts=True)
+    trigger = keys // width
+    # Within each trigger, most pairs first; keep the first k of each trigger.
+    order = np.lexsort((-counts, trigger))
+    trigger, counts = trigger[order], counts[order]
+    starts = np.flatnonzero(np.r_[True, trigger[1:] != trigger[:-1]])
+    rank = np.arange(len(trigger)) - np.repeat(starts, np.diff(np.r_[starts, len(trigger)]))
+    return float(counts[rank < k].sum() / len(a))
 
 
 def _list_metrics(neighbors: np.ndarray, triggers: np.ndarray, data: EvalData, k: int,

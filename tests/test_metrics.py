@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from mtmh.metrics import PAD, EvalData, evaluate_lists, genre_matrix, recall_at_k
+from mtmh.metrics import (
+    PAD,
+    EvalData,
+    evaluate_lists,
+    genre_matrix,
+    oracle_recall,
+    recall_at_k,
+    union_recall,
+)
 
 
 def unit(*rows):
@@ -80,3 +88,34 @@ def test_diversity_is_the_mean_pairwise_distance_of_each_list():
         expected.append(np.mean(1.0 - sims[off]))
     m = evaluate_lists(nbrs, np.arange(30), np.roll(np.arange(30), 1), data, ks=[6])
     assert m["diversity@6"] == pytest.approx(np.mean(expected), rel=1e-5)
+
+
+# Items 0..5; two lists per trigger. Trigger 0 has seven pairs: four to item 3, two to
+# item 4, one to item 5. Trigger 1 has one pair, to item 2.
+BOUND_A = np.array([0, 0, 0, 0, 0, 0, 0, 1])
+BOUND_B = np.array([3, 3, 3, 3, 4, 4, 5, 2])
+FIRST = np.array([[4, 1, 3], [2, 0, 3], *[[0, 1, 2]] * 4])
+SECOND = np.array([[5, 2, 1], [3, 4, 5], *[[0, 1, 2]] * 4])
+
+
+def test_union_recall_counts_a_hit_in_either_list():
+    # Top 1: 4 (first) and 5 (second) for trigger 0 (3 pairs), 2 for trigger 1 (1 pair).
+    assert union_recall([FIRST, SECOND], BOUND_A, BOUND_B, 1) == pytest.approx(4 / 8)
+    assert union_recall([FIRST], BOUND_A, BOUND_B, 1) == pytest.approx(
+        recall_at_k(FIRST, BOUND_A, BOUND_B, 1))
+    assert union_recall([FIRST, SECOND], BOUND_A, BOUND_B, 3) == pytest.approx(1.0)
+
+
+def test_oracle_recall_keeps_the_most_frequent_targets_per_trigger():
+    # Depth 3, k 1: trigger 0 can serve item 3 (in FIRST at rank 3): its four pairs.
+    assert oracle_recall([FIRST, SECOND], BOUND_A, BOUND_B, 3, 1) == pytest.approx(5 / 8)
+    # k 2: items 3 and 4 for trigger 0 (six pairs), item 2 for trigger 1.
+    assert oracle_recall([FIRST, SECOND], BOUND_A, BOUND_B, 3, 2) == pytest.approx(7 / 8)
+    # Depth 1: only 4 and 5 are candidates for trigger 0; k 1 keeps item 4 (two pairs).
+    assert oracle_recall([FIRST, SECOND], BOUND_A, BOUND_B, 1, 1) == pytest.approx(3 / 8)
+    # Never below the recall of any one list at the same k, never above the union's.
+    for depth, k in [(1, 1), (2, 1), (3, 2), (3, 3)]:
+        oracle = oracle_recall([FIRST, SECOND], BOUND_A, BOUND_B, depth, k)
+        assert oracle >= recall_at_k(FIRST, BOUND_A, BOUND_B, min(depth, k)) - 1e-12
+        assert oracle <= union_recall([FIRST, SECOND], BOUND_A, BOUND_B, depth) + 1e-12
+    assert oracle_recall([FIRST], BOUND_A[:0], BOUND_B[:0], 3, 1) == 0.0
