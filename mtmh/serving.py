@@ -18,6 +18,7 @@ from mtmh.steps.lists import neighbors_path
 logger = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("mtmh", "itemcf")
+_YEAR = r"\s*\(\d{4}\)\s*$"  # a title's trailing "(1995)"
 
 
 class UnknownItem(ValueError):
@@ -74,7 +75,8 @@ class Catalog:
         """Catalogue index of the item whose id is ``query``, or whose title contains it.
 
         A fragment that matches several titles raises :class:`UnknownItem` listing them,
-        unless exactly one title equals the fragment (case-insensitive).
+        unless exactly one title equals the fragment (case-insensitive), with or without
+        a trailing "(year)": "Toy Story" is "Toy Story (1995)", not "Toy Story 2 (1999)".
         """
         ids = self.items["item_id"].astype(str)
         exact = np.flatnonzero((ids == query).to_numpy())
@@ -86,9 +88,12 @@ class Catalog:
             return int(found[0])
         if found.size == 0:
             raise UnknownItem(f"no item has id {query!r} or a title containing it")
-        same = found[(titles.iloc[found].str.lower() == query.lower()).to_numpy()]
-        if same.size == 1:
-            return int(same[0])
+        candidates = titles.iloc[found].str.lower()
+        wanted = query.strip().lower()
+        for names in (candidates, candidates.str.replace(_YEAR, "", regex=True)):
+            same = found[(names.str.strip() == wanted).to_numpy()]
+            if same.size == 1:
+                return int(same[0])
         shown = "; ".join(self.label(i) for i in found[:10])
         more = f" and {found.size - 10} more" if found.size > 10 else ""
         raise UnknownItem(f"{query!r} matches {found.size} items: {shown}{more}; "

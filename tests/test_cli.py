@@ -72,10 +72,14 @@ def test_similar_by_id_title_and_ambiguous_fragment(outputs, capsys):
     assert main(["-q", "similar", "30", "--k", "2"]) == 0
     out = capsys.readouterr().out
     assert "Heat (1995)" in out and "Alien (1979)" in out
-    assert main(["-q", "similar", "alien"]) == 1  # two titles contain it
+    assert main(["-q", "similar", "ali"]) == 1  # two titles contain it
     err = one_line_error(capsys)
     assert "Alien (1979)" in err and "Aliens (1986)" in err
     assert main(["-q", "similar", "aliens (1986)", "--k", "1"]) == 0
+    # Both titles contain "alien", but only one is "Alien" once its year is dropped.
+    assert main(["-q", "similar", "Alien", "--k", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "similar to Alien (1979)" in out and "Heat" not in out.split("\n", 1)[1]
 
 
 def test_similar_unknown_item_method_and_k(outputs, capsys):
