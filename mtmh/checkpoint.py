@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 
 from mtmh.data import atomic_path
 from mtmh.model import ItemEncoder, SideFeatures
-from mtmh.train import MTMHConfig, config_from_dict
+from mtmh.model_config import MTMHConfig, config_from_dict
 
 HEADER_KEY = "mtmh"
 

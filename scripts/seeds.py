@@ -35,10 +35,11 @@ from mtmh import tradeoff
 from mtmh.cli import setup_logging
 from mtmh.config import ConfigError, load_params
 from mtmh.metrics import evaluate_lists
+from mtmh.model_config import ABLATIONS
 from mtmh.retrieval import lists_for_catalogue, serving_config
 from mtmh.steps.lists import load_test_split
 from mtmh.steps.train import model_config
-from mtmh.train import ABLATIONS, train
+from mtmh.train import train
 
 logger = logging.getLogger("seeds")
 

@@ -18,8 +18,9 @@ from mtmh.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from mtmh.config import ConfigError, Params
 from mtmh.merge import head_neighbors
 from mtmh.metrics import recall_at_k
+from mtmh.model_config import ablation, config_from_dict, default_model_params
 from mtmh.prepare import Prepared, prepare_frames
-from mtmh.train import ablation, build_model, config_from_dict, default_model_params, train
+from mtmh.train import build_model, train
 
 N_ITEMS, N_GROUPS, FRESH = 40, 4, 39
 GENRES = ["Action", "Comedy", "Drama", "Horror"]

@@ -12,9 +12,10 @@ from mtmh import tradeoff
 from mtmh.config import Params
 from mtmh.layout import DEFAULT, Layout
 from mtmh.merge import head_neighbors
+from mtmh.model_config import ablation, config_from_dict
 from mtmh.steps.lists import load_test_split
 from mtmh.steps.tradeoff import step_tradeoff
-from mtmh.train import ablation, config_from_dict, train
+from mtmh.train import train
 
 logger = logging.getLogger(__name__)
 

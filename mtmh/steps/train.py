@@ -11,8 +11,9 @@ from mtmh.config import Params
 from mtmh.data import atomic_path
 from mtmh.embed import load_embeddings
 from mtmh.layout import DEFAULT, Layout
+from mtmh.model_config import MTMHConfig, ablation, config_from_dict
 from mtmh.prepare import load_prepared
-from mtmh.train import MTMHConfig, ablation, config_from_dict, train
+from mtmh.train import train
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def model_config(params: Params, name: str) -> MTMHConfig:
     """The ``model:`` section of the params, as trained for ``name``.
 
     ``mtmh`` is the section as written; ``twotower``, ``singlehead`` and ``idonly`` change
-    only the heads or inputs (see :func:`mtmh.train.ablation`).
+    only the heads or inputs (see :func:`mtmh.model_config.ablation`).
     """
     return ablation(config_from_dict(params.extra.get("model")), name)
 
