@@ -1,7 +1,8 @@
 """Data-quality gates: Great Expectations suites for the interactions and items tables.
 
 This is the only module that imports ``great_expectations``; the rest of mtmh sees
-:class:`ValidationReport`, :class:`CheckResult` and :class:`ValidationFailed`. Every verdict
+:class:`ValidationReport`, :class:`CheckResult` and :class:`ValidationFailed` (defined in
+:mod:`mtmh.validation_report`, exported here). Every verdict
 comes from a GX expectation. Where GX judges a whole column at once (its dtype check),
 pandas adds the offending rows afterwards so the report can say how many and which.
 """
@@ -13,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import count
 from pathlib import Path
@@ -24,10 +25,13 @@ import pandas as pd
 
 from mtmh.config import Params
 from mtmh.data import atomic_path, load_frames
+from mtmh.validation_report import N_EXAMPLES, CheckResult, ValidationFailed, ValidationReport
+
+__all__ = ["CheckResult", "ValidationFailed", "ValidationReport", "check", "validate_files",
+           "validate_frames"]
 
 logger = logging.getLogger(__name__)
 
-N_EXAMPLES = 5
 # GX keeps this many unexpected values and row indices per check in its own results.
 PARTIAL_COUNT = 20
 INTEGER_TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -36,83 +40,6 @@ INTEGER_TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
 NUMBER_TYPES = INTEGER_TYPES + ["float16", "float32", "float64", "Float32Dtype", "Float64Dtype"]
 
 _run_ids = count()
-
-
-class ValidationFailed(Exception):
-    """The input broke at least one data-quality check; ``str()`` is the readable report."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__(report.to_text())
-        self.report = report
-
-
-@dataclass
-class CheckResult:
-    """The outcome of one expectation on one table.
-
-    ``examples`` are offending rows (``row`` is the 0-based data row, header excluded)
-    or, for checks without rows, offending values.
-    """
-
-    suite: str
-    path: str
-    expectation: str
-    columns: list[str]
-    description: str
-    success: bool
-    unexpected_count: int | None = None
-    element_count: int | None = None
-    observed: str | None = None
-    error: str | None = None
-    examples: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class ValidationReport:
-    """All checks of one validation run, readable (:meth:`to_text`) and serialisable."""
-
-    success: bool
-    checks: list[CheckResult]
-    notes: list[str] = field(default_factory=list)
-    # The full GX results per suite, as GX serialises them; written by validate_files.
-    gx_results: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False,
-                                                  compare=False)
-
-    @property
-    def failed(self) -> list[CheckResult]:
-        return [c for c in self.checks if not c.success]
-
-    def summary(self) -> str:
-        return f"{len(self.failed)} of {len(self.checks)} checks failed"
-
-    def to_text(self) -> str:
-        lines = [f"Data validation {'passed' if self.success else 'FAILED'}: {self.summary()}"]
-        for check in self.failed:
-            lines += ["", f"FAILED in {check.path} ({check.suite}): {check.description}",
-                      f"  expectation: {check.expectation}",
-                      f"  column: {', '.join(check.columns) or '(table)'}"]
-            if check.unexpected_count is not None:
-                total = f" of {check.element_count}" if check.element_count is not None else ""
-                lines.append(f"  rows: {check.unexpected_count}{total}")
-            if check.observed is not None:
-                lines.append(f"  found: {check.observed}")
-            if check.error is not None:
-                lines.append(f"  GX could not evaluate it: {check.error}")
-            if check.examples:
-                lines.append(f"  examples (up to {N_EXAMPLES}; rows count from 0 after the "
-                             f"header):")
-                lines += [f"    {_format_example(e)}" for e in check.examples[:N_EXAMPLES]]
-        passed = [c for c in self.checks if c.success]
-        if passed:
-            lines += ["", "Passed:"] + [f"  - {c.path}: {c.description}" for c in passed]
-        if self.notes:
-            lines += ["", "Notes:"] + [f"  - {note}" for note in self.notes]
-        lines += ["", self.summary()]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"success": self.success, "summary": self.summary(),
-                "checks": [asdict(c) for c in self.checks], "notes": list(self.notes)}
 
 
 @dataclass
@@ -426,10 +353,3 @@ def _plain(value: Any) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
     return value
-
-
-def _format_example(example: dict[str, Any]) -> str:
-    if "row" in example:
-        fields = ", ".join(f"{k}={v!r}" for k, v in example.items() if k != "row")
-        return f"row {example['row']}: {fields}"
-    return f"value {example.get('value')!r}"
