@@ -7,6 +7,7 @@ The tracking store is SQLite at the repository root by default (``tracking.uri``
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -150,10 +151,12 @@ def _register(model: ModelToRegister) -> None:
     """Log the pyfunc in the active run, register a new version, point the alias at it."""
     import mlflow
 
-    from mtmh.pyfunc import SimilarItemsModel, signature
+    from mtmh.pyfunc import signature
 
+    # Models from code: MLflow stores the file, not a pickle of the model object.
+    code = importlib.util.find_spec("mtmh.pyfunc_code").origin
     info = mlflow.pyfunc.log_model(
-        name="model", python_model=SimilarItemsModel(), artifacts=dict(model.artifacts),
+        name="model", python_model=code, artifacts=dict(model.artifacts),
         signature=signature(), input_example=model.input_example,
         registered_model_name=model.name,
         pip_requirements=["mtmh", "pandas", "numpy", "pyarrow"])

@@ -2,9 +2,10 @@
 
 A stage's code is its entry point `stages/NAME.py` and every library module its step
 module `mtmh/steps/NAME.py` imports, directly or through other modules, at the top or
-inside a function. `mtmh/cli.py`, which the entry points import for logging and error
-messages only, is left out, so editing the CLI's help re-runs nothing. A module listed
-that the step does not import would re-run the stage for nothing, so it fails too.
+inside a function, or uses by its file (`importlib.util.find_spec("mtmh.NAME")`).
+`mtmh/cli.py`, which the entry points import for logging and error messages only, is
+left out, so editing the CLI's help re-runs nothing. A module listed that the step does
+not import would re-run the stage for nothing, so it fails too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def imported_modules(path: Path, root: Path, package: str = "mtmh") -> set[Path]
             names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "find_spec"
+              and node.args and isinstance(node.args[0], ast.Constant)):
+            names = [str(node.args[0].value)]  # a module used by its file, not imported
         for name in names:
             if name.split(".")[0] != package:
                 continue
@@ -79,7 +83,8 @@ def test_closure_follows_lazy_and_indirect_imports(tmp_path):
     (pkg / "steps").mkdir(parents=True)
     (pkg / "steps" / "s.py").write_text("from mtmh.a import f\n")
     (pkg / "a.py").write_text("def f():\n    from mtmh import b\n    return b\n")
-    (pkg / "b.py").write_text("import numpy\n")
+    (pkg / "b.py").write_text("import importlib.util\nimportlib.util.find_spec('mtmh.c')\n")
+    (pkg / "c.py").write_text("")
     (pkg / "unused.py").write_text("")
     closure = code_closure(pkg / "steps" / "s.py", tmp_path)
-    assert closure == {pkg / "steps" / "s.py", pkg / "a.py", pkg / "b.py"}
+    assert closure == {pkg / "steps" / "s.py", pkg / "a.py", pkg / "b.py", pkg / "c.py"}

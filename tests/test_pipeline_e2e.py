@@ -132,6 +132,10 @@ def test_registered_model_answers_queries(reproduced: Path):
     assert "Toy Story (1995)" not in set(out["title"])
     # k may be left out: the signature marks it optional.
     assert len(model.predict(pd.DataFrame({"item": ["Toy Story (1995)"]}))) == 10
+    # Logged as code, not as a pickled object: loading it unpickles nothing.
+    files = {f.name for f in Path(mlflow.artifacts.download_artifacts(
+        "models:/mtmh@candidate")).rglob("*")}
+    assert "pyfunc_code.py" in files and not any(f.endswith(".pkl") for f in files)
 
 
 def test_second_repro_has_nothing_to_do(reproduced: Path):
