@@ -142,27 +142,55 @@ def itemcf(prep: Prepared, k: int, shrink: float) -> Neighbors:
 
 # --- Swing ------------------------------------------------------------------------------
 
-def recent_users(train: pd.DataFrame, user_codes: np.ndarray, n_items: int,
-                 max_users: int) -> list[np.ndarray]:
-    """Per item, the codes of its ``max_users`` most recent distinct train users.
+def sessions(train: pd.DataFrame, length: int, max_gap: int | None) -> np.ndarray:
+    """Session code (0..n_sessions-1) of every row of ``train``.
 
-    Recency is the timestamp of the user's latest interaction with the item; equal
+    A session is a run of one user's interactions in time order (ties: input-file order),
+    cut after every ``length`` interactions and wherever two consecutive ones are more
+    than ``max_gap`` seconds apart. ``length`` 0 with ``max_gap`` None gives one session
+    per user: the user's whole history. Each user is cut on its own, so the codes can be
+    computed per partition of users.
+    """
+    users = pd.factorize(train["user_id"])[0].astype(np.int64)
+    if users.size == 0 or (length == 0 and max_gap is None):
+        return users
+    times = train["timestamp"].to_numpy(np.int64)
+    order = np.lexsort((train["row"].to_numpy(np.int64), times, users))
+    u, t = users[order], times[order]
+    cut = np.r_[True, u[1:] != u[:-1]]
+    if max_gap is not None:
+        cut |= np.r_[True, np.diff(t) > max_gap]
+    if length > 0:
+        run = np.cumsum(cut) - 1  # runs without a long gap
+        cut |= (np.arange(u.size) - np.flatnonzero(cut)[run]) % length == 0
+    codes = np.empty(u.size, np.int64)
+    codes[order] = np.cumsum(cut) - 1
+    return codes
+
+
+def recent_sessions(train: pd.DataFrame, session_codes: np.ndarray, n_items: int,
+                    max_sessions: int) -> list[np.ndarray]:
+    """Per item, the codes of its ``max_sessions`` most recent distinct train sessions.
+
+    Recency is the timestamp of the session's latest interaction with the item; equal
     timestamps go to the later row of the input file, so the choice is deterministic.
     """
     item = train["item"].to_numpy(np.int64)
     order = np.lexsort((-train["row"].to_numpy(np.int64),
                         -train["timestamp"].to_numpy(np.int64), item))
-    item, users = item[order], user_codes[order]
-    # After the sort, the first row of each (item, user) is the user's latest with the item.
-    repeat = pd.DataFrame({"item": item, "user": users}).duplicated().to_numpy()
-    item, users = item[~repeat], users[~repeat]
+    item, codes = item[order], session_codes[order]
+    # After the sort, the first row of each (item, session) is the session's latest.
+    repeat = pd.DataFrame({"item": item, "session": codes}).duplicated().to_numpy()
+    item, codes = item[~repeat], codes[~repeat]
 
     starts = np.searchsorted(item, np.arange(n_items + 1))
-    return [users[starts[i]:min(starts[i + 1], starts[i] + max_users)] for i in range(n_items)]
+    return [codes[starts[i]:min(starts[i + 1], starts[i] + max_sessions)]
+            for i in range(n_items)]
 
 
 def user_overlap(user_items: sp.csr_matrix) -> np.ndarray:
-    """Dense (n_users, n_users) counts of shared items ``|I_u ∩ I_v|``, built in row blocks."""
+    """Dense (n, n) counts of shared items ``|I_u ∩ I_v|`` between the rows of
+    ``user_items`` (users or sessions), built in row blocks."""
     n_users = user_items.shape[0]
     overlap = np.empty((n_users, n_users), dtype=np.float32)
     step = max(1, BLOCK_CELLS // max(n_users, 1))
@@ -174,7 +202,7 @@ def user_overlap(user_items: sp.csr_matrix) -> np.ndarray:
 
 def _swing_row(user_items: sp.csr_matrix, users: np.ndarray, alpha: float,
                overlap: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Swing scores of one trigger from its users: (candidate items, scores > 0)."""
+    """Swing scores of one trigger from its sessions: (candidate items, scores > 0)."""
     n_items = user_items.shape[1]
     rows = user_items[users]  # (m, n_items) binary, sparse
     m = rows.shape[0]
@@ -205,23 +233,33 @@ def _swing_row(user_items: sp.csr_matrix, users: np.ndarray, alpha: float,
     return cols[keep], scores[keep]
 
 
-def swing_blocks(prep: Prepared, alpha: float, max_users: int, block: int = SWING_BLOCK,
-                 dense_overlap: bool | None = None) -> Iterator[sp.csr_matrix]:
+def swing_blocks(prep: Prepared, alpha: float, max_sessions: int, block: int = SWING_BLOCK,
+                 dense_overlap: bool | None = None, session_length: int = 0,
+                 max_gap: int | None = None) -> Iterator[sp.csr_matrix]:
     """Swing scores as sparse blocks of ``block`` trigger rows, in catalogue order.
 
-    ``sim(i, j) = sum over unordered pairs {u, v} of users who both engaged with i and j
-    of 1 / (alpha + |I_u ∩ I_v|)``, with ``I_u`` the user's train items. Only the
-    ``max_users`` most recent users of the trigger i are paired (see :func:`recent_users`),
-    which bounds the cost of a row by ``max_users**2`` pairs and makes the scores slightly
-    asymmetric for popular items. ``dense_overlap`` (default: when it fits in
-    :data:`OVERLAP_CELLS`) precomputes all users' overlaps once instead of per trigger.
+    ``sim(i, j) = sum over unordered pairs {u, v} of sessions that both hold i and j of
+    1 / (alpha + |I_u ∩ I_v|)``, with ``I_u`` the items of session u (see :func:`sessions`:
+    ``session_length`` 0 makes each user's whole train history one session, the original
+    form of Swing). Only the ``max_sessions`` most recent sessions of the trigger i are
+    paired (see :func:`recent_sessions`), which bounds the cost of a row by
+    ``max_sessions**2`` pairs and makes the scores slightly asymmetric for popular items.
+    ``dense_overlap`` (default: when it fits in :data:`OVERLAP_CELLS`) precomputes all
+    sessions' overlaps once instead of per trigger.
     """
     train = _train_interactions(prep)
-    user_codes = pd.factorize(train["user_id"])[0].astype(np.int64)
-    user_items = _user_item_matrix(train, prep.n_items, binary=True)
-    users_of = recent_users(train, user_codes, prep.n_items, max_users)
+    codes = sessions(train, session_length, max_gap if session_length > 0 else None)
+    n_sessions = int(codes.max()) + 1 if codes.size else 0
+    user_items = sp.csr_matrix((np.ones(codes.size, np.float32),
+                                (codes, train["item"].to_numpy(np.int64))),
+                               shape=(n_sessions, prep.n_items))
+    user_items.sum_duplicates()
+    user_items.data[:] = 1.0
+    logger.info("swing: %d sessions of %d users (session_length %d)", n_sessions,
+                train["user_id"].nunique(), session_length)
+    sessions_of = recent_sessions(train, codes, prep.n_items, max_sessions)
     if dense_overlap is None:
-        dense_overlap = user_items.shape[0] ** 2 <= OVERLAP_CELLS
+        dense_overlap = n_sessions ** 2 <= OVERLAP_CELLS
     overlap = user_overlap(user_items) if dense_overlap else None
 
     n_items = prep.n_items
@@ -229,8 +267,8 @@ def swing_blocks(prep: Prepared, alpha: float, max_users: int, block: int = SWIN
         stop = min(start + block, n_items)
         indptr, indices, data = [0], [], []
         for i in range(start, stop):
-            if users_of[i].size >= 2:
-                cols, scores = _swing_row(user_items, users_of[i], alpha, overlap)
+            if sessions_of[i].size >= 2:
+                cols, scores = _swing_row(user_items, sessions_of[i], alpha, overlap)
                 indices.append(cols)
                 data.append(scores)
                 indptr.append(indptr[-1] + cols.size)
@@ -243,14 +281,19 @@ def swing_blocks(prep: Prepared, alpha: float, max_users: int, block: int = SWIN
             shape=(stop - start, n_items))
 
 
-def swing(prep: Prepared, k: int, alpha: float, max_users: int) -> Neighbors:
-    """Top k of :func:`swing_blocks`; triggers with fewer than two users get an empty row."""
+def swing(prep: Prepared, k: int, alpha: float, max_sessions: int, session_length: int = 0,
+          max_gap: int | None = None) -> Neighbors:
+    """Top k of :func:`swing_blocks`; triggers in fewer than two sessions get an empty row."""
     if alpha <= 0:
         raise ValueError(f"baselines.swing.alpha must be > 0, got {alpha}")
-    if max_users < 2:
-        raise ValueError(f"baselines.swing.max_users must be >= 2 (Swing pairs users), "
-                         f"got {max_users}")
-    return top_k_from_scores(swing_blocks(prep, alpha, max_users), k)
+    if max_sessions < 2:
+        raise ValueError(f"baselines.swing.max_sessions must be >= 2 (Swing pairs sessions), "
+                         f"got {max_sessions}")
+    if session_length < 0:
+        raise ValueError(f"baselines.swing.session_length must be >= 0 (0: whole user "
+                         f"histories), got {session_length}")
+    return top_k_from_scores(swing_blocks(prep, alpha, max_sessions,
+                                          session_length=session_length, max_gap=max_gap), k)
 
 
 # --- content and ALS: nearest neighbours of item vectors --------------------------------
@@ -312,7 +355,8 @@ def run_baseline(name: str, prep: Prepared, content: np.ndarray | None,
     runners: dict[str, Callable[[], Neighbors]] = {
         "popularity": lambda: popularity(prep, cfg.topk),
         "itemcf": lambda: itemcf(prep, cfg.topk, cfg.itemcf.shrink),
-        "swing": lambda: swing(prep, cfg.topk, cfg.swing.alpha, cfg.swing.max_users),
+        "swing": lambda: swing(prep, cfg.topk, cfg.swing.alpha, cfg.swing.max_sessions,
+                               cfg.swing.session_length, params.pairs.max_gap),
         "content": lambda: content_knn(prep, content, cfg.topk),
         "als": lambda: als(prep, cfg.topk, cfg.als.factors, cfg.als.iterations,
                            cfg.als.regularization, cfg.als.alpha, cfg.als.seed),

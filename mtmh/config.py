@@ -86,7 +86,8 @@ class ItemCFConfig:
 @dataclass
 class SwingConfig:
     alpha: float = 1.0
-    max_users: int = 300
+    max_sessions: int = 1000
+    session_length: int = 8
 
 
 @dataclass

@@ -176,34 +176,85 @@ def test_swing_by_hand(dense_overlap: bool) -> None:
     assert real_row(nbrs, 3) == []
 
 
-def test_swing_matches_the_definition(random_catalog) -> None:
-    """Every score against a direct double loop over user pairs (no user cap)."""
+@pytest.mark.parametrize("session_length", [0, 4])
+def test_swing_matches_the_definition(random_catalog, session_length: int) -> None:
+    """Every score against a direct double loop over pairs of sessions (no session cap).
+
+    With ``session_length`` 4 each user's interactions (a minute apart) are cut into
+    chunks of four in time order; 0 keeps whole histories, one session per user.
+    """
     prep, _ = random_catalog
     train = prep.interactions[prep.interactions["split"] == 0]
-    sets = {u: set(g["item"]) for u, g in train.groupby("user_id")}
+    sets = []
+    for _, g in train.groupby("user_id"):
+        items = list(g.sort_values(["timestamp", "row"])["item"])
+        step = session_length or len(items)
+        sets += [set(items[s:s + step]) for s in range(0, len(items), step)]
     n = prep.n_items
     want = np.zeros((n, n))
-    names = sorted(sets)
-    for x, u in enumerate(names):
-        for v in names[x + 1:]:
-            shared = sets[u] & sets[v]
+    for x, u in enumerate(sets):
+        for v in sets[x + 1:]:
+            shared = u & v
             for i in shared:
                 for j in shared:
                     want[i, j] += 1.0 / (1.0 + len(shared))
-    got = sp.vstack(list(baselines.swing_blocks(prep, 1.0, 1000, block=6))).toarray()
+    got = sp.vstack(list(baselines.swing_blocks(
+        prep, 1.0, 1000, block=6, session_length=session_length, max_gap=86400))).toarray()
     np.fill_diagonal(want, 0.0)
     np.fill_diagonal(got, 0.0)
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
-def test_swing_keeps_the_most_recent_users() -> None:
-    # With two users per item, item 0 keeps u1 and u2 (u3 engaged earliest): only the pair
-    # u1-u2 remains, which shares items 0 and 1 but not 2.
+def test_sessions_cut_by_length_and_gap() -> None:
+    # u1: three interactions, a two-day pause, two more; u2 interleaved in the file.
+    train = pd.DataFrame({
+        "user_id": ["u1", "u2", "u1", "u1", "u2", "u1", "u1"],
+        "timestamp": [0, 5, 10, 20, 15, 200_000, 200_010],
+        "row": np.arange(7),
+    })
+    codes = baselines.sessions(train, 2, 86400)
+    by_row = dict(zip(train["row"], codes, strict=True))
+    # u1 in time order: rows 0, 2 | 3 (length cut) | 5, 6 (gap cut); u2: rows 1, 4.
+    assert by_row[0] == by_row[2] != by_row[3]
+    assert by_row[5] == by_row[6] != by_row[3]
+    assert by_row[1] == by_row[4] not in {by_row[0], by_row[3], by_row[5]}
+    assert len(set(codes)) == 4
+    # No length and no gap: one session per user.
+    whole = baselines.sessions(train, 0, None)
+    assert len(set(whole)) == 2 and len(set(whole[[0, 2, 3, 5, 6]])) == 1
+
+
+def test_swing_sessions_keep_what_is_engaged_together() -> None:
+    # Two users watch 0, 1, then 2, 3. Whole histories link 0 with 3; sessions of two
+    # interactions only link 0 with 1 and 2 with 3.
+    train = [(u, i, start + 10 * n) for u, start in (("u1", 0), ("u2", 100))
+             for n, i in enumerate([0, 1, 2, 3])]
+    prep = make_prepared(train, n_items=4)
     params = small_params(4)
-    params.baselines.swing.max_users = 2
+    params.baselines.swing.session_length = 0
+    assert real_row(run_baseline("swing", prep, None, params), 0) == [1, 2, 3]
+    params.baselines.swing.session_length = 2
+    nbrs = run_baseline("swing", prep, None, params)
+    assert real_row(nbrs, 0) == [1]
+    assert real_row(nbrs, 3) == [2]
+
+
+def test_swing_keeps_the_most_recent_sessions() -> None:
+    # With two sessions per item, item 0 keeps u1 and u2 (u3 engaged earliest): only the
+    # pair u1-u2 remains, which shares items 0 and 1 but not 2. (Each user's items fit
+    # one session.)
+    params = small_params(4)
+    params.baselines.swing.max_sessions = 2
     nbrs = run_baseline("swing", swing_prepared(), None, params)
     assert real_row(nbrs, 0) == [1]
     np.testing.assert_allclose(nbrs.scores[0, 0], 1 / 3, rtol=1e-6)
+
+
+def test_swing_rejects_a_negative_session_length() -> None:
+    params = small_params(4)
+    params.baselines.swing.session_length = -1
+    with pytest.raises(ValueError, match="session_length must be >= 0"):
+        run_baseline("swing", swing_prepared(), None, params)
 
 
 def checkerboard() -> Prepared:
