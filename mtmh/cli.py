@@ -118,7 +118,8 @@ def cmd_sweep_alpha(args: argparse.Namespace) -> int:
     for p in points:
         print(f"alpha {p['alpha']:g}: recall@50 {p['recall@50']:.4f}, "
               f"relevance_rate@50 {p['relevance_rate@50']:.4f}")
-    print(f"wrote {DEFAULT.alpha_sweep} and redrew {DEFAULT.tradeoff_png}")
+    print(f"wrote {DEFAULT.alpha_sweep} and redrew {DEFAULT.tradeoff_png}; `dvc repro` "
+          f"records the redrawn figure and logs the points to MLflow")
     return 0
 
 
@@ -252,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(model settings from params.yaml), score each on the "
                                    "test split, write reports/sweeps/alpha.json and redraw "
                                    "the trade-off figure. Needs a finished `make run`; each "
-                                   "point is one training (minutes).")
+                                   "point is one training (minutes). The figure draws the "
+                                   "points only while the model settings and data stay the "
+                                   "ones they came from.")
     p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.03, 0.1, 0.3, 1.0],
                    help="alpha values (default: 0 0.03 0.1 0.3 1)")
     p.set_defaults(func=cmd_sweep_alpha)

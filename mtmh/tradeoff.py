@@ -4,7 +4,8 @@ Two sweeps need no retraining and run in every pipeline run: the serving shares 
 multi-head model (the engagement head's share from 0 to 1) and beta of the item-CF +
 content blend. A third, over the relevance weight alpha of a single-head model, needs
 one training per point and runs on request (``mtmh sweep-alpha``); its points join the
-figure when its file (``Layout.alpha_sweep``, ``reports/sweeps/alpha.json``) exists.
+figure from their file (``Layout.alpha_sweep``, ``reports/sweeps/alpha.json``) while the
+fingerprint stored with them matches the run's model settings and data.
 """
 
 from __future__ import annotations
@@ -87,14 +88,35 @@ def write_sweeps(sweeps: Mapping[str, list[dict]], *, layout: Layout = DEFAULT) 
         tmp.write_text(json.dumps(sweeps, indent=2) + "\n")
 
 
-def write_alpha_sweep(points: list[dict], *, layout: Layout = DEFAULT) -> None:
+def write_alpha_sweep(points: list[dict], fingerprint: str, *,
+                      layout: Layout = DEFAULT) -> None:
+    """The alpha sweep's points with the fingerprint of the settings and data they came
+    from (see :func:`read_alpha_sweep`)."""
     with atomic_path(layout.alpha_sweep) as tmp:
-        tmp.write_text(json.dumps(points, indent=2) + "\n")
+        tmp.write_text(json.dumps({"fingerprint": fingerprint, "points": points},
+                                  indent=2) + "\n")
 
 
-def read_alpha_sweep(*, layout: Layout = DEFAULT) -> list[dict]:
+def read_alpha_sweep(fingerprint: str, *, layout: Layout = DEFAULT) -> list[dict]:
+    """The alpha sweep's points when they came from the settings and data of
+    ``fingerprint``; none (with a warning) when the file is of other settings or data, or
+    holds no points."""
     path = layout.alpha_sweep
-    return json.loads(path.read_text()) if path.exists() else []
+    if not path.exists():
+        return []
+    try:
+        raw = json.loads(path.read_text())
+        points, written = raw["points"], raw["fingerprint"]
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{path}: not an alpha sweep file (expected a JSON object with "
+                         f"'fingerprint' and 'points'; `mtmh sweep-alpha` writes one): "
+                         f"{err}") from err
+    if points and written != fingerprint:
+        logger.warning("%s: its %d points come from other model settings or data "
+                       "(fingerprint %s, this run %s); not drawn. `mtmh sweep-alpha` "
+                       "retrains them.", path, len(points), written, fingerprint)
+        return []
+    return points
 
 
 def tradeoff_frame(metrics: Mapping[str, Mapping[str, float]],

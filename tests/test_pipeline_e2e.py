@@ -45,6 +45,9 @@ def project(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "stages", root / "stages",
                     ignore=shutil.ignore_patterns("__pycache__"))
     (root / "mtmh").symlink_to(ROOT / "mtmh")  # dvc.yaml names library files as deps
+    # The alpha sweep a clone carries (of the default data: not drawn for this sample).
+    (root / "reports/sweeps").mkdir(parents=True)
+    shutil.copy(ROOT / "reports/sweeps/alpha.json", root / "reports/sweeps/alpha.json")
 
     inter, items = movielens_100k()
     users = inter["user_id"].drop_duplicates().head(N_USERS)
@@ -186,6 +189,50 @@ def test_text_query_merges_like_the_catalogue(reproduced: Path):
     heads = np.stack([indices(f"mtmh:{h}") for h in meta["heads"]])[:, None, :]  # (H, 1, k)
     expected, _ = merge_lists(heads, meta["shares"], k, method="rrf", rrf_k=meta["rrf_k"])
     assert indices("mtmh").tolist() == expected[0].tolist()
+
+
+def test_alpha_sweep_joins_the_figure_and_the_mlflow_run(reproduced: Path):
+    """`mtmh sweep-alpha` retrains one single head per alpha and redraws the figure; the
+    next `dvc repro` draws the same points again and logs them; other settings drop them."""
+    sweep = reproduced / "reports/sweeps/alpha.json"
+    csv = reproduced / "reports/tradeoff.csv"
+    out = run([str(BIN / "mtmh"), "sweep-alpha", "--alphas", "0", "0.5"], reproduced).stdout
+    assert "alpha 0.5: recall@50" in out
+    assert [p["alpha"] for p in json.loads(sweep.read_text())["points"]] == [0.0, 0.5]
+
+    def alpha_rows() -> list[str]:
+        return pd.read_csv(csv).query("series == 'alpha'")["label"].tolist()
+
+    assert alpha_rows() == ["alpha=0", "alpha=0.5"]
+    summary = json.loads((reproduced / "reports/sweeps.json").read_text())
+    assert "frontier_gap_mtmh_vs_alpha" in summary
+    run(["dvc", "repro"], reproduced)  # the redrawn outputs: tradeoff and track run again
+    assert alpha_rows() == ["alpha=0", "alpha=0.5"]
+    assert "changed" not in run(["dvc", "status"], reproduced).stdout
+
+    import mlflow
+
+    run_id = json.loads((reproduced / "reports/mlflow_run.json").read_text())["run_id"]
+    client = mlflow.MlflowClient(f"sqlite:///{reproduced / 'mlflow.db'}")
+    children = client.search_runs(
+        [client.get_run(run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+    assert {"alpha:alpha=0", "alpha:alpha=0.5"} <= {r.info.run_name for r in children}
+
+    # Other model settings: the sweep no longer describes the model, so it is not drawn.
+    params_path = reproduced / "params.yaml"
+    good = params_path.read_text()
+    params = yaml.safe_load(good)
+    params["model"]["train"]["tau"] = 0.07
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        proc = run(["dvc", "repro", "-s", "tradeoff"], reproduced)
+        assert alpha_rows() == []
+        assert "other model settings or data" in proc.stdout + proc.stderr
+    finally:
+        params_path.write_text(good)
+        run(["dvc", "repro", "-s", "tradeoff"], reproduced)
+    assert alpha_rows() == ["alpha=0", "alpha=0.5"]
 
 
 def test_cli_errors_are_one_line(reproduced: Path):

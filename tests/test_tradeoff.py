@@ -72,3 +72,43 @@ def test_merged_lists_take_quota_from_each_head_and_score_by_the_finding_head():
     counts = np.bincount(merged.source.ravel(), minlength=2)
     assert counts[0] == counts[1] == 200  # 5 of 10 slots each
     assert (merged.items[:, 0] == lists.heads.items[0, :, 0]).all()  # head a leads
+
+
+def test_alpha_sweep_is_drawn_only_for_the_settings_and_data_it_came_from(tmp_path, caplog):
+    from pathlib import Path
+
+    from mtmh.config import load_params
+    from mtmh.layout import Layout
+    from mtmh.steps.tradeoff import alpha_sweep_fingerprint
+    from mtmh.tradeoff import read_alpha_sweep, write_alpha_sweep
+
+    layout = Layout(tmp_path)
+    layout.prepared.mkdir(parents=True)
+    (layout.prepared / "summary.json").write_text('{"n_items": 10}')
+    layout.embeddings_meta.write_text('{"encoder": "e"}')
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    fingerprint = alpha_sweep_fingerprint(params, layout=layout)
+    points = [{"alpha": 0.1, RECALL: 0.3, RELEVANCE: 0.2}]
+    assert read_alpha_sweep(fingerprint, layout=layout) == []  # no sweep yet
+    write_alpha_sweep(points, fingerprint, layout=layout)
+    assert read_alpha_sweep(fingerprint, layout=layout) == points
+
+    # The heads' alphas and shares are not what the sweep depends on ...
+    for head in params.extra["model"]["model"]["heads"]:
+        head.update(alpha=head["alpha"] * 3, share=0.5)
+    assert alpha_sweep_fingerprint(params, layout=layout) == fingerprint
+    # ... a training setting and the data are.
+    params.extra["model"]["train"]["tau"] = 0.2
+    other = alpha_sweep_fingerprint(params, layout=layout)
+    assert other != fingerprint
+    caplog.set_level("WARNING")
+    assert read_alpha_sweep(other, layout=layout) == []
+    assert "other model settings or data" in caplog.text
+    params.extra["model"]["train"]["tau"] = 0.05
+    assert alpha_sweep_fingerprint(params, layout=layout) == fingerprint
+    (layout.prepared / "summary.json").write_text('{"n_items": 11}')
+    assert alpha_sweep_fingerprint(params, layout=layout) != fingerprint
+
+    layout.alpha_sweep.write_text("[]")  # not what `mtmh sweep-alpha` writes
+    with pytest.raises(ValueError, match="alpha.json: not an alpha sweep file"):
+        read_alpha_sweep(fingerprint, layout=layout)

@@ -14,7 +14,7 @@ from mtmh.layout import DEFAULT, Layout
 from mtmh.merge import head_neighbors
 from mtmh.model_config import ablation, config_from_dict
 from mtmh.steps.lists import load_test_split
-from mtmh.steps.tradeoff import step_tradeoff
+from mtmh.steps.tradeoff import alpha_sweep_fingerprint, step_tradeoff
 from mtmh.train import train
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def step_sweep_alpha(params: Params, alphas: list[float], *,
         logger.info("alpha %g: recall@50 %.4f relevance@50 %.4f (%.0f s)", alpha,
                     points[-1][tradeoff.RECALL], points[-1][tradeoff.RELEVANCE],
                     result.seconds)
-    tradeoff.write_alpha_sweep(points, layout=layout)
+    tradeoff.write_alpha_sweep(points, alpha_sweep_fingerprint(params, layout=layout),
+                               layout=layout)
     step_tradeoff(params, layout=layout)
     return points

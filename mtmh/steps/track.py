@@ -54,10 +54,11 @@ def run_description(metrics: dict, sweeps: dict) -> str:
     for name, row in (metrics.get(report.RATIOS) or {}).items():
         lines.append("")
         lines.append(f"{name}: " + ", ".join(f"{k} x{v:.3f}" for k, v in row.items()))
-    gap = sweeps.get("frontier_gap_mtmh_vs_blend")
-    if gap is not None:
-        lines += ["", f"MTMH share frontier minus blend frontier (mean relevance at equal "
-                      f"recall): {gap:+.4f}"]
+    for other, what in (("blend", "blend"), ("alpha", "single-head alpha sweep")):
+        gap = sweeps.get(f"frontier_gap_mtmh_vs_{other}")
+        if gap is not None:
+            lines += ["", f"MTMH share frontier minus {what} frontier (mean relevance at "
+                          f"equal recall): {gap:+.4f}"]
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 
@@ -12,6 +14,7 @@ from mtmh.baselines import itemcf_scores
 from mtmh.blend import blend
 from mtmh.config import Params
 from mtmh.layout import DEFAULT, Layout
+from mtmh.model_config import ablation, config_from_dict
 from mtmh.neighbors import Neighbors
 from mtmh.retrieval import serving_config
 from mtmh.steps.lists import load_test_split, neighbors_path
@@ -19,8 +22,23 @@ from mtmh.steps.lists import load_test_split, neighbors_path
 logger = logging.getLogger(__name__)
 
 
+def alpha_sweep_fingerprint(params: Params, *, layout: Layout = DEFAULT) -> str:
+    """What the alpha sweep's points depend on, hashed: the single-head model settings
+    (every one but alpha), the prepared data's summary (its counts and split points stand
+    for the data) and the content encoder with its text template."""
+    base = ablation(config_from_dict(params.extra.get("model")), "singlehead", alpha=0.0)
+    parts = [json.dumps(dataclasses.asdict(base), sort_keys=True, default=str)]
+    for path in (layout.prepared / "summary.json", layout.embeddings_meta):
+        parts.append(path.read_text() if path.exists() else "")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def step_tradeoff(params: Params, *, layout: Layout = DEFAULT) -> dict:
-    """Sweep the serving shares and the blend's beta; write the sweeps and the figure."""
+    """Sweep the serving shares and the blend's beta; write the sweeps and the figure.
+
+    The alpha sweep's points (``mtmh sweep-alpha``) join them when they came from this
+    run's model settings and data, with the gap between the two frontiers.
+    """
     prep, content, data, a, b = load_test_split(layout=layout)
     serving = serving_config(params.extra.get("serving"))
     sweeps: dict[str, list[dict]] = {}
@@ -44,16 +62,18 @@ def step_tradeoff(params: Params, *, layout: Layout = DEFAULT) -> dict:
             lists = blend(prep, content, params.baselines.topk, float(beta), cf=cf)
             sweeps["blend_beta"].append(tradeoff.point(lists.items, a, b, data,
                                                        beta=float(beta)))
-    alpha = tradeoff.read_alpha_sweep(layout=layout)
+    alpha = tradeoff.read_alpha_sweep(alpha_sweep_fingerprint(params, layout=layout),
+                                      layout=layout)
     if alpha:
         sweeps["alpha"] = alpha
 
     summary: dict = {"points": sweeps}
-    if sweeps.get("mtmh_shares") and sweeps.get("blend_beta"):
-        gap = tradeoff.frontier_gap(sweeps["mtmh_shares"], sweeps["blend_beta"])
-        summary["frontier_gap_mtmh_vs_blend"] = gap
-        logger.info("MTMH frontier minus blend frontier, mean relevance at equal recall: "
-                    "%+.4f", gap)
+    for other, what in (("blend_beta", "blend"), ("alpha", "alpha")):
+        if sweeps.get("mtmh_shares") and sweeps.get(other):
+            gap = tradeoff.frontier_gap(sweeps["mtmh_shares"], sweeps[other])
+            summary[f"frontier_gap_mtmh_vs_{what}"] = gap
+            logger.info("MTMH frontier minus %s frontier, mean relevance at equal recall: "
+                        "%+.4f", what, gap)
     tradeoff.write_sweeps(summary, layout=layout)
     tradeoff.write_figure(report.read_metrics(layout.metrics), sweeps, layout=layout)
     return summary
