@@ -289,9 +289,10 @@ def swing(prep: Prepared, k: int, alpha: float, max_sessions: int, session_lengt
     if max_sessions < 2:
         raise ValueError(f"baselines.swing.max_sessions must be >= 2 (Swing pairs sessions), "
                          f"got {max_sessions}")
-    if session_length < 0:
-        raise ValueError(f"baselines.swing.session_length must be >= 0 (0: whole user "
-                         f"histories), got {session_length}")
+    if session_length < 0 or session_length == 1:
+        raise ValueError(f"baselines.swing.session_length must be 0 (whole user histories) "
+                         f"or at least 2 (a session of one item pairs nothing), got "
+                         f"{session_length}")
     return top_k_from_scores(swing_blocks(prep, alpha, max_sessions,
                                           session_length=session_length, max_gap=max_gap), k)
 

@@ -250,10 +250,11 @@ def test_swing_keeps_the_most_recent_sessions() -> None:
     np.testing.assert_allclose(nbrs.scores[0, 0], 1 / 3, rtol=1e-6)
 
 
-def test_swing_rejects_a_negative_session_length() -> None:
+@pytest.mark.parametrize("length", [-1, 1])
+def test_swing_rejects_a_session_length_that_pairs_nothing(length: int) -> None:
     params = small_params(4)
-    params.baselines.swing.session_length = -1
-    with pytest.raises(ValueError, match="session_length must be >= 0"):
+    params.baselines.swing.session_length = length
+    with pytest.raises(ValueError, match=f"session_length must be 0 .* got {length}"):
         run_baseline("swing", swing_prepared(), None, params)
 
 
