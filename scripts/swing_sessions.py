@@ -11,8 +11,9 @@ form); otherwise each history is cut into runs of that many interactions, and wh
 `pairs.max_gap` is exceeded, as item-CF only counts pairs inside `pairs.window`. This script
 builds the Swing lists for every length and session cap given, with the other settings of
 `params.yaml`, and scores them on the validation pairs (the choice) and the test pairs (for
-reference), next to item-CF. No training; about 10 s a setting here, 20 s for whole
-histories. Writes `reports/swing_sessions.json`; changes nothing else.
+reference), next to item-CF. No training; 2 to 10 s a setting here, 16 to 34 s for whole
+histories, about 2 minutes in all. Writes `reports/swing_sessions.json`; changes nothing
+else.
 """
 
 from __future__ import annotations
