@@ -132,6 +132,55 @@ def tradeoff_frame(metrics: Mapping[str, Mapping[str, float]],
     return pd.DataFrame(rows)
 
 
+# Where a point's label may go, tried in order: offset in points, alignment. Labels
+# moved further than the first row get a thin line to their point.
+_LABEL_SPOTS = tuple(((dx, dy), "left" if dx > 0 else "right", "bottom" if dy > 0 else "top")
+                     for dy in (3, -3, 14, -14, 25, -25) for dx in (4, -4))
+
+
+def _annotate(ax, label: str, x: float, y: float, spot: tuple):  # noqa: ANN001, ANN202
+    (dx, dy), ha, va = spot
+    line = ({"arrowstyle": "-", "lw": 0.6, "color": "0.4", "shrinkA": 0, "shrinkB": 3}
+            if abs(dy) > 3 else None)
+    return ax.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy),
+                       fontsize=8, ha=ha, va=va, arrowprops=line)
+
+
+def place_labels(ax, points: list[tuple[str, float, float]],  # noqa: ANN001
+                 markers: list[tuple[float, float]] = ()) -> list:
+    """Label each (label, x, y) point of ``ax`` at the first spot of :data:`_LABEL_SPOTS`
+    where the text stays inside the axes and covers no label placed before it and no
+    plotted point (``points`` and ``markers``) but its own; where every spot covers
+    something, at the one that covers the fewest.
+
+    Call it once the axes' limits and layout are final. Returns the labels' boxes in
+    display coordinates.
+    """
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    dots = [(x, y) for _, x, y in points] + list(markers)
+    dot_boxes = [Bbox.from_bounds(px - 6, py - 6, 12, 12)
+                 for px, py in ax.transData.transform(dots)] if dots else []
+    boxes: list = []
+    for i, (label, x, y) in enumerate(points):
+        others = boxes + dot_boxes[:i] + dot_boxes[i + 1:]
+        costs = []
+        for spot in _LABEL_SPOTS:
+            text = _annotate(ax, label, x, y, spot)
+            box = text.get_window_extent(renderer).padded(2)
+            text.remove()
+            outside = not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1))
+            costs.append((100 * outside + sum(box.overlaps(o) for o in others), box))
+            if costs[-1][0] == 0:
+                break
+        best = min(range(len(costs)), key=lambda k: costs[k][0])
+        _annotate(ax, label, x, y, _LABEL_SPOTS[best])
+        boxes.append(costs[best][1])
+    return boxes
+
+
 def write_figure(metrics: Mapping[str, Mapping[str, float]], sweeps: Mapping[str, list[dict]],
                  *, layout: Layout = DEFAULT) -> None:
     """Recall@50 against relevance rate@50: every method, every sweep point, the frontiers.
@@ -151,9 +200,6 @@ def write_figure(metrics: Mapping[str, Mapping[str, float]], sweeps: Mapping[str
     fig, ax = plt.subplots(figsize=(9, 6.5))
     methods = frame[frame["series"] == "method"]
     ax.scatter(methods[RECALL], methods[RELEVANCE], color="black", s=22, zorder=4)
-    for _, row in methods.iterrows():
-        ax.annotate(row["label"], (row[RECALL], row[RELEVANCE]), textcoords="offset points",
-                    xytext=(4, 3), fontsize=8)
     colors = {"mtmh_shares": "tab:red", "blend_beta": "tab:blue", "alpha": "tab:green"}
     titles = {"mtmh_shares": "MTMH, engagement share swept",
               "blend_beta": "item-CF + beta * content, beta swept",
@@ -168,6 +214,9 @@ def write_figure(metrics: Mapping[str, Mapping[str, float]], sweeps: Mapping[str
         front = sorted(pareto(points), key=lambda p: p[RECALL])
         ax.plot([p[RECALL] for p in front], [p[RELEVANCE] for p in front], color=color,
                 lw=1.8, label=f"{titles.get(name, name)}: Pareto frontier", zorder=2)
+    # Room on the right for the labels of the best-recall methods.
+    left, right = ax.get_xlim()
+    ax.set_xlim(left, right + 0.08 * (right - left))
     ax.set_xlabel("Recall@50 (engagement)")
     ax.set_ylabel("Relevance rate@50 (content cosine >= 0.5)")
     ax.set_title("Recall against relevance on the test split")
@@ -175,6 +224,10 @@ def write_figure(metrics: Mapping[str, Mapping[str, float]], sweeps: Mapping[str
     if sweeps:
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
+    swept = frame[frame["series"] != "method"]
+    place_labels(ax, list(zip(methods["label"], methods[RECALL], methods[RELEVANCE],
+                              strict=True)),
+                 markers=list(zip(swept[RECALL], swept[RELEVANCE], strict=True)))
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)

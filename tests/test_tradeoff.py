@@ -112,3 +112,28 @@ def test_alpha_sweep_is_drawn_only_for_the_settings_and_data_it_came_from(tmp_pa
     layout.alpha_sweep.write_text("[]")  # not what `mtmh sweep-alpha` writes
     with pytest.raises(ValueError, match="alpha.json: not an alpha sweep file"):
         read_alpha_sweep(fingerprint, layout=layout)
+
+
+def test_labels_of_close_points_do_not_overlap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mtmh.tradeoff import place_labels
+
+    fig, ax = plt.subplots(figsize=(9, 6.5))
+    # Four methods within a label's height of each other, as idonly, swing, itemcf and
+    # twotower lie on ML-1M, plus one far away.
+    points = [("idonly", 0.275, 0.198), ("swing", 0.276, 0.184), ("itemcf", 0.265, 0.191),
+              ("twotower", 0.284, 0.193), ("content", 0.084, 0.810)]
+    ax.scatter([p[1] for p in points], [p[2] for p in points])
+    ax.set_xlim(0.05, 0.32)  # write_figure leaves room on the right likewise
+    ax.set_ylim(0.0, 0.85)
+    boxes = place_labels(ax, points)
+    inside = ax.get_window_extent()
+    assert len(boxes) == len(points)
+    for i, box in enumerate(boxes):
+        assert not any(box.overlaps(other) for other in boxes[i + 1:]), points[i][0]
+        assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+    plt.close(fig)
