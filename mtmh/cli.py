@@ -253,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(model settings from params.yaml), score each on the "
                                    "test split, write reports/sweeps/alpha.json and redraw "
                                    "the trade-off figure. Needs a finished `make run`; each "
-                                   "point is one training (minutes). The figure draws the "
+                                   "point is one training (minutes), except the alphas of "
+                                   "the pipeline's twotower and singlehead models, whose "
+                                   "checkpoints are reused. The figure draws the "
                                    "points only while the model settings and data stay the "
                                    "ones they came from.")
     p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.03, 0.1, 0.3, 1.0],

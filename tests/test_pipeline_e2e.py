@@ -196,9 +196,14 @@ def test_alpha_sweep_joins_the_figure_and_the_mlflow_run(reproduced: Path):
     next `dvc repro` draws the same points again and logs them; other settings drop them."""
     sweep = reproduced / "reports/sweeps/alpha.json"
     csv = reproduced / "reports/tradeoff.csv"
-    out = run([str(BIN / "mtmh"), "sweep-alpha", "--alphas", "0", "0.5"], reproduced).stdout
-    assert "alpha 0.5: recall@50" in out
-    assert [p["alpha"] for p in json.loads(sweep.read_text())["points"]] == [0.0, 0.5]
+    proc = run([str(BIN / "mtmh"), "sweep-alpha", "--alphas", "0", "0.5"], reproduced)
+    assert "alpha 0.5: recall@50" in proc.stdout
+    points = json.loads(sweep.read_text())["points"]
+    assert [p["alpha"] for p in points] == [0.0, 0.5]
+    # Alpha 0 is the pipeline's two-tower: its checkpoint is reused, with its figures.
+    assert "twotower.safetensors (same settings and data), not trained again" in proc.stderr
+    twotower = json.loads((reproduced / "reports/metrics.json").read_text())["twotower"]
+    assert points[0]["recall@50"] == pytest.approx(twotower["recall@50"], abs=1e-9)
 
     def alpha_rows() -> list[str]:
         return pd.read_csv(csv).query("series == 'alpha'")["label"].tolist()
