@@ -62,9 +62,13 @@ def _train_interactions(prep: Prepared) -> pd.DataFrame:
     return frame[frame["split"].to_numpy() == protocol.TRAIN]
 
 
-def _user_item_matrix(train: pd.DataFrame, n_items: int, binary: bool) -> sp.csr_matrix:
-    """(n_users, n_items) train interactions per user and item: counts, or 1 when binary."""
-    users = pd.factorize(train["user_id"])[0]
+def _user_item_matrix(train: pd.DataFrame, n_items: int, binary: bool,
+                      rows: np.ndarray | None = None) -> sp.csr_matrix:
+    """(n_users, n_items) train interactions per user and item: counts, or 1 when binary.
+
+    ``rows``: a row code per interaction (0..n-1, e.g. :func:`sessions`) instead of users.
+    """
+    users = pd.factorize(train["user_id"])[0] if rows is None else rows
     n_users = int(users.max()) + 1 if users.size else 0
     matrix = sp.csr_matrix((np.ones(users.size, np.float32),
                             (users, train["item"].to_numpy(np.int64))),
@@ -249,12 +253,8 @@ def swing_blocks(prep: Prepared, alpha: float, max_sessions: int, block: int = S
     """
     train = _train_interactions(prep)
     codes = sessions(train, session_length, max_gap if session_length > 0 else None)
-    n_sessions = int(codes.max()) + 1 if codes.size else 0
-    user_items = sp.csr_matrix((np.ones(codes.size, np.float32),
-                                (codes, train["item"].to_numpy(np.int64))),
-                               shape=(n_sessions, prep.n_items))
-    user_items.sum_duplicates()
-    user_items.data[:] = 1.0
+    user_items = _user_item_matrix(train, prep.n_items, binary=True, rows=codes)
+    n_sessions = user_items.shape[0]
     logger.info("swing: %d sessions of %d users (session_length %d)", n_sessions,
                 train["user_id"].nunique(), session_length)
     sessions_of = recent_sessions(train, codes, prep.n_items, max_sessions)

@@ -9,6 +9,7 @@ positive alpha of the heads) reuses that checkpoint instead of training it again
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 
@@ -19,7 +20,6 @@ from mtmh.checkpoint import load_checkpoint, read_checkpoint
 from mtmh.config import Params
 from mtmh.layout import DEFAULT, Layout
 from mtmh.merge import head_neighbors
-from mtmh.model import ItemEncoder
 from mtmh.model_config import MTMHConfig, ablation, config_from_dict
 from mtmh.prepare import Prepared
 from mtmh.steps.lists import load_test_split
@@ -31,21 +31,25 @@ logger = logging.getLogger(__name__)
 
 def step_sweep_alpha(params: Params, alphas: list[float], *,
                      layout: Layout = DEFAULT) -> list[dict]:
-    """Train one single-head model per alpha; score each on the test split.
+    """Train one single-head model per alpha (or reuse the pipeline's, see the module
+    docstring); score each on the test split.
 
     Writes ``layout.alpha_sweep``, which the trade-off figure picks up, then redraws the
     figure.
     """
     prep, content, data, a, b = load_test_split(layout=layout)
     base = config_from_dict(params.extra.get("model"))
-    trained = [layout.checkpoint(name) for name in ("twotower", "singlehead")]
+    trained = _trained_on_this_data(layout, prep, content)
     points = []
     for alpha in alphas:
         cfg = ablation(base, "singlehead", alpha=float(alpha))
-        model = next((m for m in (_same_model(path, cfg, prep, content) for path in trained)
-                      if m is not None), None)
+        path = trained.get(_settings(cfg))
         seconds = 0.0
-        if model is None:
+        if path is not None:
+            logger.info("alpha %g: the model of %s (same settings and data), not trained "
+                        "again", alpha, path)
+            model = load_checkpoint(path)
+        else:
             result = train(prep, content, cfg)
             model, seconds = result.model, result.seconds
         emb, queries = model.catalogue_vectors()
@@ -60,25 +64,27 @@ def step_sweep_alpha(params: Params, alphas: list[float], *,
     return points
 
 
-def _same_model(path: Path, cfg: MTMHConfig, prep: Prepared,
-                content: np.ndarray) -> ItemEncoder | None:
-    """The checkpoint at ``path`` when it was trained with ``cfg`` (head names aside) on
-    this catalogue, content embeddings and train split; else None."""
-    if not path.exists():
-        return None
-    tensors, trained_cfg, _, _ = read_checkpoint(path)
+def _settings(cfg: MTMHConfig) -> str:
+    """``cfg`` with the head names left out, as a comparable key."""
+    raw = dataclasses.asdict(cfg)
+    for head in raw["model"]["heads"]:
+        head["name"] = None
+    return json.dumps(raw, sort_keys=True, default=str)
 
-    def unnamed(c: MTMHConfig) -> dict:
-        raw = dataclasses.asdict(c)
-        for head in raw["model"]["heads"]:
-            head["name"] = None
-        return raw
 
-    same_data = (tensors["content"].shape == content.shape
-                 and np.array_equal(tensors["content"].numpy(), content)
-                 and np.array_equal(tensors["known"].numpy(), prep.train_counts() > 0))
-    if unnamed(trained_cfg) != unnamed(cfg) or not same_data:
-        return None
-    logger.info("alpha %g: the model of %s (same settings and data), not trained again",
-                cfg.model.heads[0].alpha, path)
-    return load_checkpoint(path)
+def _trained_on_this_data(layout: Layout, prep: Prepared,
+                          content: np.ndarray) -> dict[str, Path]:
+    """The pipeline's single-head checkpoints (``twotower``, ``singlehead``) trained on this
+    catalogue, content embeddings and train split, by :func:`_settings` of their config."""
+    known = prep.train_counts() > 0
+    found = {}
+    for name in ("twotower", "singlehead"):
+        path = layout.checkpoint(name)
+        if not path.exists():
+            continue
+        tensors, cfg, _, _ = read_checkpoint(path)
+        if (tensors["content"].shape == content.shape
+                and np.array_equal(tensors["content"].numpy(), content)
+                and np.array_equal(tensors["known"].numpy(), known)):
+            found[_settings(cfg)] = path
+    return found
