@@ -204,20 +204,92 @@ class TeacherTable:
 
     def __init__(self, content: torch.Tensor, tau_t: float, *, chunk: int = 1024) -> None:
         n = content.shape[0]
-        logp = torch.empty(n, n, dtype=torch.float32)
+        self.p = torch.empty(n, n, dtype=torch.float32)  # (n, n), 0 on the diagonal
+        self.negentropy = torch.empty(n, dtype=torch.float32)  # (n,)
         for start in range(0, n, chunk):
             rows = torch.arange(start, min(start + chunk, n))
             excluded = rows[:, None] == torch.arange(n)[None, :]  # (chunk, n)
-            logp[rows] = teacher_log_probs(content[rows], content, tau_t=tau_t,
-                                           excluded=excluded)
-        p = logp.exp()
-        self.logp = logp  # (n, n), -inf on the diagonal
-        self.negentropy = torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(1)  # (n,)
+            logp = teacher_log_probs(content[rows], content, tau_t=tau_t, excluded=excluded)
+            p = logp.exp()
+            self.p[rows] = p
+            self.negentropy[rows] = torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(1)
         self.tau_t = tau_t
 
     def rows(self, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher log probabilities (batch, n_items) and negentropies (batch,) of anchors."""
-        return self.logp[anchors], self.negentropy[anchors]
+        """Teacher probabilities (batch, n_items) and negentropies (batch,) of anchors."""
+        return self.p[anchors], self.negentropy[anchors]
+
+
+def full_catalogue_losses(query: torch.Tensor, emb: torch.Tensor, anchors: torch.Tensor,
+                          counts: torch.Tensor, *, tau: float,
+                          teacher: tuple[torch.Tensor, torch.Tensor] | None = None,
+                          tau_s: float | None = None,
+                          kl_weights: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Both tasks of one head for a batch of anchors, every other item a candidate.
+
+    The values of :func:`infonce_counts` and :func:`kl_distillation` with each anchor
+    excluded from its own row, computed with fewer passes over the (anchors, n_items)
+    scores. Both losses are linear in the scores except for a log-sum-exp per row:
+
+    - ``sum_b count_ab * s_ab = q_a . (counts_a @ E)``, the positives' part of InfoNCE;
+    - ``sum_j p_aj * log softmax_j(s_aj / tau_s) = q_a . (p_a @ E) / tau_s - lse_a``,
+      the cross-entropy of the teacher p (a distribution, 0 on the anchor).
+
+    So the only elementwise work on the full matrix is one masked log-sum-exp per
+    temperature, and the rest are thin (anchors, n_items) x (n_items, d) products.
+
+    Parameters
+    ----------
+    query
+        (anchors, d) trigger-side vectors of the anchors.
+    emb
+        (n_items, d) candidate-side vectors of the whole catalogue.
+    anchors
+        (anchors,) the anchors' item indices (their own column is excluded).
+    counts
+        (anchors, n_items) pair weights; must be 0 in the anchor's own column.
+    tau
+        InfoNCE temperature.
+    teacher
+        Teacher probabilities (anchors, n_items), 0 in the anchor's own column, and their
+        negentropies ``sum_j p log p`` (anchors,), as :meth:`TeacherTable.rows` gives them;
+        ``None``: no relevance loss.
+    tau_s
+        Student temperature of the distillation term.
+    kl_weights
+        (anchors,) row weights of the distillation mean; ``None``: plain mean.
+
+    Returns
+    -------
+    The co-engagement loss (``None`` when the batch has no pairs) and the relevance loss
+    (``None`` without a teacher), scalar tensors.
+    """
+    scores = query @ emb.T  # (anchors, n_items)
+    own = (torch.arange(len(anchors)), anchors)
+    lse: dict[float, torch.Tensor] = {}
+
+    def masked_lse(temp: float) -> torch.Tensor:
+        if temp not in lse:
+            logits = (scores / temp).index_put(own, torch.tensor(_NEG))
+            lse[temp] = torch.logsumexp(logits, dim=1)  # (anchors,)
+        return lse[temp]
+
+    coeng = None
+    n = counts.sum(dim=1)  # (anchors,)
+    if bool(n.sum() > 0):
+        pos = (query * (counts @ emb)).sum(dim=1) / tau  # (anchors,)
+        coeng = (n * masked_lse(tau) - pos).sum() / n.sum()
+    rel = None
+    if teacher is not None:
+        if tau_s is None:
+            raise ValueError("a teacher needs the student temperature tau_s")
+        p, negentropy = teacher
+        cross = (query * (p @ emb)).sum(dim=1) / tau_s - masked_lse(tau_s) * p.sum(dim=1)
+        kl = negentropy - cross  # (anchors,)
+        rel = kl.mean() if kl_weights is None else (
+            (kl_weights * kl).sum() / kl_weights.sum().clamp_min(1e-12))
+    return coeng, rel
 
 
 def mixed_log_q(cand_freq: torch.Tensor, *, batch_size: int, n_uniform: int,

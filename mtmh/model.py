@@ -63,7 +63,7 @@ class ModelConfig:
     use_year: bool = True
     # A learned trigger-side map per head: directed scores (train with train.symmetric
     # false so pairs keep their direction).
-    asymmetric: bool = False
+    asymmetric: bool = True
     heads: list[HeadConfig] = field(default_factory=lambda: [
         HeadConfig("engagement", 0.1, 0.8), HeadConfig("relevance", 1.0, 0.2)])
 

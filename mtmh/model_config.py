@@ -31,15 +31,18 @@ class TrainConfig:
     id_dropout: float = 0.1
     max_offset: int = 3
     offset_decay: float = 0.5
-    symmetric: bool = True
+    symmetric: bool = False
     rel_weight: str = "pairs"
-    lr: float = 5e-3
+    lr: float = 1e-2
     weight_decay: float = 0.0
     batch_size: int = 1024
-    anchor_batch_size: int = 256
+    anchor_batch_size: int = 512
     max_epochs: int = 400
     eval_every: int = 10
     patience: int = 3
+    # A check counts as progress only when it beats the recall of the last check that
+    # did by more than this; the best weights are kept either way.
+    min_delta: float = 0.002
     early_stop_k: int = 50
     max_seconds: float = 280.0
     seed: int = 0
@@ -79,6 +82,9 @@ def config_from_dict(raw: dict[str, Any] | None, where: str = "model") -> MTMHCo
     if train.rel_weight not in REL_WEIGHTS:
         raise ConfigError(f"{where}.train.rel_weight: {train.rel_weight!r} is not one of "
                           f"{', '.join(REL_WEIGHTS)}")
+    if train.min_delta < 0:
+        raise ConfigError(f"{where}.train.min_delta: {train.min_delta!r} is negative; expected "
+                          "0 (any gain counts) or a positive Recall@K gain")
     return MTMHConfig(model, train)
 
 

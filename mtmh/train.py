@@ -22,7 +22,9 @@ Early stopping watches validation Recall@K (``early_stop_k``, 50) of the engagem
 the head with the smallest alpha (the first of equals), every ``eval_every`` epochs: its
 exact inner-product top-K, self excluded, is what serving retrieves for that head.
 The merged list is not used because its recall depends on the serving shares, which
-change without retraining. The best check's weights are restored at the end.
+change without retraining. Training stops after ``patience`` checks in a row without
+progress, a check being progress when its recall exceeds that of the last progress check
+by more than ``min_delta``. The best check's weights are restored at the end.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from mtmh.config import available_cores
 from mtmh.losses import (
     TeacherTable,
     candidate_mask,
+    full_catalogue_losses,
     infonce_counts,
     kl_distillation,
     mixed_log_q,
@@ -140,6 +143,7 @@ class _Step:
                                  "is too many, use 'inbatch+uniform'")
             counts = np.zeros(self.n * self.n, np.float32)
             np.add.at(counts, a * self.n + b, w)
+            counts[:: self.n + 1] = 0.0  # an item is never its own candidate
             self.counts = torch.from_numpy(counts.reshape(self.n, self.n))  # (n, n)
             self.pair_weight = self.counts.sum(1)  # (n,)
             for (_, tau_t, _), alpha in zip(self.temps, self.alphas, strict=True):
@@ -181,22 +185,18 @@ class _Step:
         query = self.model.to_trigger(emb[:, anchors])  # (H, anchors, d)
         counts = self.counts[anchors]  # (anchors, n_items)
         n_pairs = counts.sum(1)  # (anchors,)
-        excluded = torch.zeros(len(anchors), self.n, dtype=torch.bool)
-        excluded[torch.arange(len(anchors)), anchors] = True  # (anchors, n_items)
-        kl_weights = n_pairs if tcfg.rel_weight == "pairs" else torch.ones(len(anchors))
-        has_pairs = bool(n_pairs.sum() > 0)
+        kl_weights = n_pairs if tcfg.rel_weight == "pairs" else None
         total, coeng_sum, rel_sum = torch.zeros(()), 0.0, 0.0
         for h, ((tau, tau_t, tau_s), alpha) in enumerate(zip(self.temps, self.alphas,
                                                              strict=True)):
-            scores = query[h] @ emb[h].T  # (anchors, n_items)
-            if has_pairs:
-                coeng = infonce_counts(scores, counts, tau=tau, excluded=excluded)
+            teacher = self.teachers[tau_t].rows(anchors) if alpha > 0 else None
+            coeng, rel = full_catalogue_losses(query[h], emb[h], anchors, counts, tau=tau,
+                                               teacher=teacher, tau_s=tau_s,
+                                               kl_weights=kl_weights)
+            if coeng is not None:
                 total = total + coeng
                 coeng_sum += coeng.item()
-            if alpha > 0:
-                t_logp, t_negent = self.teachers[tau_t].rows(anchors)  # (anchors, n_items)
-                rel = kl_distillation(scores, t_logp, tau_s=tau_s, excluded=excluded,
-                                      teacher_negentropy=t_negent, weights=kl_weights)
+            if rel is not None:
                 total = total + alpha * rel
                 rel_sum += rel.item()
         return total, coeng_sum, rel_sum, int(n_pairs.sum().item() + 0.5)
@@ -282,6 +282,7 @@ def train(prep: Prepared, content: np.ndarray, cfg: MTMHConfig, *,
 
     history: list[dict[str, float]] = []
     best, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
+    mark = best  # the recall of the last check that counted as progress (min_delta)
     start, seen = time.perf_counter(), 0
     # The bar spans the epochs up to the next validation check: early stopping makes any
     # longer total a guess, so its ETA is the time to the next check.
@@ -322,12 +323,16 @@ def train(prep: Prepared, content: np.ndarray, cfg: MTMHConfig, *,
                     coeng_run, rel_run, tcfg.early_stop_k,
                     " ".join(f"{r:.4f}" for r in recalls), elapsed)
         if recalls[watch] > best:
-            best, best_epoch, stale = recalls[watch], epoch, 0
+            best, best_epoch = recalls[watch], epoch
             best_state = copy.deepcopy(model.state_dict())
+        if recalls[watch] > mark + tcfg.min_delta:
+            mark, stale = recalls[watch], 0
         else:
             stale += 1
         if stale >= tcfg.patience:
-            logger.info("early stop: no gain in %d checks; best epoch %d", stale, best_epoch)
+            gain = f" over {tcfg.min_delta:g}" if tcfg.min_delta else ""
+            logger.info("early stop: no gain%s in %d checks; best epoch %d", gain, stale,
+                        best_epoch)
             break
         if elapsed > tcfg.max_seconds:
             logger.warning("stopping after %.0fs (train.max_seconds %.0f) at epoch %d",

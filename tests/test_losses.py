@@ -10,6 +10,7 @@ import torch
 from mtmh.losses import (
     TeacherTable,
     candidate_mask,
+    full_catalogue_losses,
     infonce,
     infonce_counts,
     kl_distillation,
@@ -113,11 +114,12 @@ def test_teacher_table_matches_per_batch_teacher() -> None:
                                                         .manual_seed(5)), dim=1)
     table = TeacherTable(content, tau_t=0.2, chunk=3)
     anchors = torch.tensor([4, 0, 6])
-    logp, negent = table.rows(anchors)
+    probs, negent = table.rows(anchors)
     excluded = anchors[:, None] == torch.arange(7)[None, :]
     direct = teacher_log_probs(content[anchors], content, tau_t=0.2, excluded=excluded)
-    assert torch.allclose(logp.exp(), direct.exp(), atol=1e-6)
-    assert torch.allclose(logp.exp().sum(1), torch.ones(3), atol=1e-6)
+    assert torch.allclose(probs, direct.exp(), atol=1e-6)
+    assert torch.allclose(probs.sum(1), torch.ones(3), atol=1e-6)
+    assert probs[excluded].sum().item() == 0.0
     p = direct.exp()
     manual = torch.where(p > 0, p * direct, torch.zeros_like(p)).sum(1)
     assert torch.allclose(negent, manual, atol=1e-6)
@@ -128,3 +130,54 @@ def test_mixed_log_q_by_hand() -> None:
     assert got.tolist() == pytest.approx([math.log(2.25), math.log(1.25)], rel=1e-6)
     no_uniform = mixed_log_q(torch.tensor([0.5]), batch_size=4, n_uniform=0, n_items=8)
     assert no_uniform.tolist() == pytest.approx([math.log(2.0)], rel=1e-6)
+
+
+@pytest.mark.parametrize(("tau", "tau_s", "weighted"), [(0.1, 0.1, True), (0.05, 0.2, False)])
+def test_full_catalogue_losses_equal_the_masked_losses(tau: float, tau_s: float,
+                                                       weighted: bool) -> None:
+    """The fused form gives the values and gradients of infonce_counts + kl_distillation."""
+    gen = torch.Generator().manual_seed(11)
+    n, d = 9, 4
+    anchors = torch.tensor([3, 0, 7, 5])
+    content = torch.nn.functional.normalize(torch.randn(n, 6, generator=gen), dim=1)
+    counts = torch.randint(0, 3, (len(anchors), n), generator=gen).float()
+    counts[3] = 0.0  # an anchor without pairs
+    excluded = anchors[:, None] == torch.arange(n)[None, :]
+    counts[excluded] = 0.0
+    table = TeacherTable(content, tau_t=0.3)
+    weights = counts.sum(1) if weighted else None
+
+    def leaves() -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(2)
+        emb = torch.nn.functional.normalize(torch.randn(n, d, generator=g), dim=1)
+        query = emb[anchors] @ torch.randn(d, d, generator=g)  # a directed trigger side
+        return emb.requires_grad_(), query.detach().requires_grad_()
+
+    emb, query = leaves()
+    coeng, rel = full_catalogue_losses(query, emb, anchors, counts, tau=tau,
+                                       teacher=table.rows(anchors), tau_s=tau_s,
+                                       kl_weights=weights)
+    (coeng + 0.7 * rel).backward()
+
+    emb_ref, query_ref = leaves()
+    scores = query_ref @ emb_ref.T
+    t_logp = teacher_log_probs(content[anchors], content, tau_t=0.3, excluded=excluded)
+    coeng_ref = infonce_counts(scores, counts, tau=tau, excluded=excluded)
+    rel_ref = kl_distillation(scores, t_logp, tau_s=tau_s, excluded=excluded,
+                              weights=weights)
+    (coeng_ref + 0.7 * rel_ref).backward()
+
+    assert coeng.item() == pytest.approx(coeng_ref.item(), rel=1e-5)
+    assert rel.item() == pytest.approx(rel_ref.item(), rel=1e-4, abs=1e-6)
+    assert torch.allclose(emb.grad, emb_ref.grad, atol=1e-5)
+    assert torch.allclose(query.grad, query_ref.grad, atol=1e-5)
+
+
+def test_full_catalogue_losses_without_pairs_or_teacher() -> None:
+    emb = torch.nn.functional.normalize(torch.randn(5, 3), dim=1)
+    coeng, rel = full_catalogue_losses(emb[:2], emb, torch.tensor([0, 1]), torch.zeros(2, 5),
+                                       tau=0.1)
+    assert coeng is None and rel is None
+    with pytest.raises(ValueError, match="tau_s"):
+        full_catalogue_losses(emb[:2], emb, torch.tensor([0, 1]), torch.zeros(2, 5), tau=0.1,
+                              teacher=(torch.zeros(2, 5), torch.zeros(2)))

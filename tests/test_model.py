@@ -102,6 +102,8 @@ def test_config_round_trip_and_errors() -> None:
         config_from_dict({"train": {"lr_decay": 0.1}})
     with pytest.raises(ConfigError, match="negatives: 'random' is not one of"):
         config_from_dict({"train": {"negatives": "random"}})
+    with pytest.raises(ConfigError, match=r"train\.min_delta: -0\.1 is negative"):
+        config_from_dict({"train": {"min_delta": -0.1}})
     with pytest.raises(ConfigError, match=r"heads\[1\]\.alpha: expected a number"):
         config_from_dict({"model": {"heads": [{"alpha": 0.1}, {"alpha": "big"}]}})
 
@@ -220,3 +222,17 @@ def test_checkpoint_of_the_earlier_header_layout_loads(data: tuple[Prepared, np.
     save_file(tensors, str(path), metadata={"other": "1"})
     with pytest.raises(ValueError, match="not an mtmh checkpoint"):
         read_checkpoint(path)
+
+
+def test_min_delta_stops_on_small_gains_and_keeps_the_best(
+        data: tuple[Prepared, np.ndarray]) -> None:
+    """With a ``min_delta`` no later check can beat, training stops ``patience`` checks
+    after the first; the weights kept are still those of the best check."""
+    prep, content = data
+    plain = train(prep, content, _cfg(patience=2, lr=0.002, min_delta=0.0), progress=False)
+    assert len(plain.history) > 2  # recall still rises on this catalogue
+    strict = train(prep, content, _cfg(patience=2, lr=0.002, min_delta=1.0), progress=False)
+    assert [h["epoch"] for h in strict.history] == [5, 10, 15]
+    recalls = [h["valid_recall@5/engagement"] for h in strict.history]
+    assert strict.best_epoch == strict.history[int(np.argmax(recalls))]["epoch"]
+    assert strict.best_valid_recall == max(recalls)
