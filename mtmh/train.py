@@ -119,8 +119,8 @@ class _Step:
 
     ``full``: a batch is a set of anchors with all their pairs at once (the weighted
     pair counts of each anchor), scored against every item. The loss equals the sum of
-    the per-pair full-softmax losses (:func:`mtmh.losses.infonce_counts`), at a cost per
-    anchor instead of per pair. The sampled modes draw batches of pairs.
+    the per-pair full-softmax losses, at a cost per anchor instead of per pair
+    (:func:`mtmh.losses.full_catalogue_losses`). The sampled modes draw batches of pairs.
     """
 
     def __init__(self, model: ItemEncoder, cfg: MTMHConfig, pairs: tuple[np.ndarray, ...],
