@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import torch
+from seeds import override  # scripts/ is on the path: this script's own folder
 
 from mtmh.cli import setup_logging
 from mtmh.config import ConfigError, available_cores, load_params
@@ -36,9 +37,6 @@ from mtmh.losses import (
 from mtmh.steps.lists import load_test_split
 from mtmh.steps.train import model_config
 from mtmh.train import _head_temps, build_model, training_pairs
-
-sys.path.insert(0, "scripts")
-from seeds import override  # noqa: E402
 
 logger = logging.getLogger("train_step")
 
