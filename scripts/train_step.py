@@ -28,15 +28,10 @@ from seeds import override  # scripts/ is on the path: this script's own folder
 
 from mtmh.cli import setup_logging
 from mtmh.config import ConfigError, available_cores, load_params
-from mtmh.losses import (
-    TeacherTable,
-    full_catalogue_losses,
-    infonce_counts,
-    kl_distillation,
-)
+from mtmh.losses import full_catalogue_losses, infonce_counts, kl_distillation
 from mtmh.steps.lists import load_test_split
 from mtmh.steps.train import model_config
-from mtmh.train import _head_temps, build_model, training_pairs
+from mtmh.train import _Step, build_model, training_pairs
 
 logger = logging.getLogger("train_step")
 
@@ -61,16 +56,10 @@ def main() -> int:
     prep, content, *_ = load_test_split()
     model = build_model(prep, content, cfg.model)
     n = model.n_items
-    a, b, w = training_pairs(prep, cfg.train)
-    counts = np.zeros(n * n, np.float32)
-    np.add.at(counts, a * n + b, w)
-    counts[:: n + 1] = 0.0
-    table = torch.from_numpy(counts.reshape(n, n))
-    temps = [_head_temps(h, cfg.train) for h in cfg.model.heads]
-    alphas = [h.alpha for h in cfg.model.heads]
-    teachers = {t: TeacherTable(model.content, t) for (_, t, _), al in zip(temps, alphas,
-                                                                          strict=True) if al}
-    anchors_all = np.flatnonzero(table.sum(1).numpy() > 0)
+    # Training's own pair-count table, teachers and temperatures.
+    step = _Step(model, cfg, training_pairs(prep, cfg.train), cfg.train.seed)
+    table, teachers, temps, alphas = step.counts, step.teachers, step.temps, step.alphas
+    anchors_all = np.flatnonzero(step.pair_weight.numpy() > 0)
     rng = np.random.default_rng(0)
     size = cfg.train.anchor_batch_size
 
