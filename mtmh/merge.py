@@ -76,15 +76,17 @@ class _HeadCursor:
         self.pointer = [0] * cand.shape[0]
         self.taken = {trigger, PAD}
 
-    def next_of(self, h: int) -> int:
-        """Head h's best unplaced item (now placed), or -1 when its list is spent."""
+    def next_of(self, h: int) -> tuple[int, int]:
+        """Head h's best unplaced item (now placed) and its column in the head's list, or
+        (-1, -1) when the list is spent."""
         while self.pointer[h] < self.cand.shape[1]:
-            item = int(self.cand[h, self.pointer[h]])
+            col = self.pointer[h]
+            item = int(self.cand[h, col])
             self.pointer[h] += 1
             if item not in self.taken:
                 self.taken.add(item)
-                return item
-        return PAD
+                return item, col
+        return PAD, PAD
 
 
 def merge_quota(lists: np.ndarray, shares: np.ndarray | list[float], k: int,
@@ -109,21 +111,29 @@ def merge_quota(lists: np.ndarray, shares: np.ndarray | list[float], k: int,
         (n_triggers, k) int64 merged items (-1 padded) and (n_triggers, k) int64 index of
         the head that supplied each item (-1 on padding).
     """
+    items, source, _ = _quota(lists, shares, k, triggers)
+    return items, source
+
+
+def _quota(lists: np.ndarray, shares: np.ndarray | list[float], k: int,
+           triggers: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`merge_quota`, plus each entry's column in its head's list (-1 on padding)."""
     lists, triggers = _check(lists, shares, triggers)
     n_heads, n_rows, depth = lists.shape
     order = slot_order(quotas(shares, k))  # (k,)
     items = np.full((n_rows, k), PAD, dtype=np.int64)
     source = np.full((n_rows, k), PAD, dtype=np.int64)
+    column = np.full((n_rows, k), PAD, dtype=np.int64)
     for row in range(n_rows):
         heads = _HeadCursor(lists[:, row, :], int(triggers[row]))
         filled, unfilled = 0, 0
         # Quota slots first; a head that runs dry leaves its slot for the fill pass.
         for h in order:
-            item = heads.next_of(int(h))
+            item, col = heads.next_of(int(h))
             if item == PAD:
                 unfilled += 1
                 continue
-            items[row, filled], source[row, filled] = item, h
+            items[row, filled], source[row, filled], column[row, filled] = item, h, col
             filled += 1
         # Fill pass: keep interleaving over the heads that still hold items.
         progressed = True
@@ -132,12 +142,52 @@ def merge_quota(lists: np.ndarray, shares: np.ndarray | list[float], k: int,
             for h in order:
                 if filled >= k:
                     break
-                item = heads.next_of(int(h))
+                item, col = heads.next_of(int(h))
                 if item != PAD:
-                    items[row, filled], source[row, filled] = item, h
+                    items[row, filled], source[row, filled], column[row, filled] = item, h, col
                     filled += 1
                     progressed = True
-    return items, source
+    return items, source, column
+
+
+def reserve_share(base: np.ndarray, extra: np.ndarray, share: float, k: int,
+                  triggers: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lists of k in which a ``share`` of the slots hold items of ``extra``.
+
+    The quota merge of the two lists with shares ``1 - share`` and ``share``: the
+    reserved slots are spread evenly over the list (share 0.1 puts one in every ten
+    places, the first at rank 5), each takes ``extra``'s best item not placed yet, and an
+    item of ``extra`` already in ``base`` keeps its place there. Where ``extra`` runs
+    out, ``base`` fills the rest, and the other way round.
+
+    Parameters
+    ----------
+    base, extra
+        (n_triggers, k_b) and (n_triggers, k_e) int item indices, best first, -1 padded.
+    share
+        In [0, 1).
+    triggers
+        As in :func:`merge_quota`.
+
+    Returns
+    -------
+    items, from_extra, column
+        (n_triggers, k) each: int64 items (-1 padded); bool, the entry came from
+        ``extra``; int64, its column in the list it came from (-1 on padding).
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"a reserved share must be in [0, 1), got {share}")
+    base, extra = np.asarray(base), np.asarray(extra)
+    if base.ndim != 2 or extra.ndim != 2 or base.shape[0] != extra.shape[0]:
+        raise ValueError(f"base {base.shape} and extra {extra.shape} lists must be 2-D with "
+                         "one row per trigger")
+    depth = max(base.shape[1], extra.shape[1])
+    stacked = np.full((2, base.shape[0], depth), PAD, dtype=np.int64)
+    stacked[0, :, :base.shape[1]] = base
+    stacked[1, :, :extra.shape[1]] = extra
+    items, source, column = _quota(stacked, [1.0 - share, share], k, triggers)
+    return items, source == 1, column
 
 
 def merge_rrf(lists: np.ndarray, shares: np.ndarray | list[float], k: int,

@@ -4,6 +4,11 @@ A trained encoder gives every item one L2-normalised vector per head. Each head 
 its own index; a trigger's list of K is built from the heads' lists by
 :func:`mtmh.merge.merge_lists` with the serving shares, which can change without
 retraining. Catalogue triggers and fresh items (text only) go through the same path.
+
+Fresh items (no train interactions) rank low in engagement heads: their ID input is the
+shared unknown row. ``serving.fresh_share`` keeps a share of every merged list for them,
+filled from one head's ranking of the fresh items alone (:func:`search_fresh`,
+:func:`add_fresh`); 0, the default, serves the merged list as it is.
 """
 
 from __future__ import annotations
@@ -12,16 +17,20 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mtmh.config import build_section
+from mtmh.config import ConfigError, build_section
 from mtmh.data import atomic_path
 from mtmh.index import IndexConfig, build_index, load_index, recall_against_exact, save_index
 from mtmh.index import search as index_search
-from mtmh.merge import merge_lists
+from mtmh.merge import merge_lists, reserve_share
 from mtmh.metrics import PAD
 from mtmh.neighbors import Neighbors
+
+if TYPE_CHECKING:
+    from mtmh.model import ItemEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +41,11 @@ class ServingConfig:
 
     ``shares``: one per head, in head order; ``None`` takes each head's ``share``.
     ``share_sweep``: engagement-head shares scored for the trade-off figure.
+    ``fresh_share``: share of each merged list kept for fresh items (no train
+    interactions), spread evenly over the list; 0 turns it off.
+    ``fresh_head``: the head whose ranking of the fresh items fills those slots;
+    ``None``, or a head the model lacks: the model's head with the largest serving share
+    (in ``model.heads``), the engagement head by default.
     """
 
     k: int = 100
@@ -41,10 +55,29 @@ class ServingConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     share_sweep: list[float] = field(
         default_factory=lambda: [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    fresh_share: float = 0.0
+    fresh_head: str | None = None
 
 
 def serving_config(raw: dict | None) -> ServingConfig:
-    return build_section(ServingConfig, raw, "serving")
+    cfg = build_section(ServingConfig, raw, "serving")
+    if not 0.0 <= cfg.fresh_share < 1.0:
+        raise ConfigError(f"serving.fresh_share must be in [0, 1) (0: no slots kept for "
+                          f"fresh items), got {cfg.fresh_share}")
+    return cfg
+
+
+def fresh_head_index(heads: list, name: str | None) -> int:
+    """Which of a model's heads (``HeadConfig`` list) ranks fresh items for their slots."""
+    names = [h.name for h in heads]
+    if name in names:
+        return names.index(name)
+    chosen = int(np.argmax([h.share for h in heads]))  # the first of the largest share
+    if name is not None:
+        logger.info("serving.fresh_head %r: not a head of this model (%s); fresh items are "
+                    "ranked by %s, its head with the largest share", name, names,
+                    names[chosen])
+    return chosen
 
 
 def resolve_shares(head_shares: list[float], shares: list[float] | None) -> np.ndarray:
@@ -112,24 +145,78 @@ def merge_heads(lists: HeadLists, queries: np.ndarray, items_emb: np.ndarray,
     return Neighbors(merged, scores, np.where(valid, source, PAD))
 
 
+def search_fresh(embeddings: np.ndarray, queries: np.ndarray, fresh: np.ndarray, k: int,
+                 exclude: np.ndarray | None = None) -> Neighbors:
+    """One head's exact top-k among the fresh items alone.
+
+    ``embeddings`` (n_items, d) candidate vectors of the catalogue, ``queries`` (n_q, d),
+    ``fresh`` (n_items,) bool; ``exclude[i]`` (a catalogue index) is dropped from row i.
+    Returns catalogue indices and inner products, PAD/NaN where fewer fresh items exist.
+    """
+    pool = np.flatnonzero(fresh)
+    n_queries = queries.shape[0]
+    items = np.full((n_queries, k), PAD, dtype=np.int64)
+    scores = np.full((n_queries, k), np.nan, dtype=np.float32)
+    if pool.size:
+        local = None
+        if exclude is not None:
+            position = np.full(fresh.shape[0], PAD, dtype=np.int64)
+            position[pool] = np.arange(pool.size)
+            local = position[np.asarray(exclude)]  # PAD where the trigger is not fresh
+        got, scores = index_search(build_index(embeddings[pool]), queries, k, local)
+        items = np.where(got != PAD, pool[np.maximum(got, 0)], PAD)
+    return Neighbors(items, scores)
+
+
+def add_fresh(merged: Neighbors, fresh: Neighbors, share: float, head: int, k: int,
+              triggers: np.ndarray | None = None) -> Neighbors:
+    """``merged`` with a ``share`` of its k slots given to ``fresh``'s items (see
+    :func:`mtmh.merge.reserve_share`); those entries keep their score and are credited
+    to ``head``, the head that ranked them."""
+    items, from_fresh, column = reserve_share(merged.items, fresh.items, share, k, triggers)
+    rows = np.arange(items.shape[0])[:, None]
+    at = np.maximum(column, 0)
+    scores = np.where(from_fresh, fresh.scores[rows, np.minimum(at, fresh.k - 1)],
+                      merged.scores[rows, np.minimum(at, merged.k - 1)])
+    base_source = (np.zeros_like(merged.items) if merged.source is None
+                   else merged.source)[rows, np.minimum(at, merged.k - 1)]
+    source = np.where(from_fresh, head, base_source)
+    pad = items == PAD
+    scores[pad] = np.nan
+    source[pad] = PAD
+    logger.info("fresh slots: %.0f%% of each list; %.1f fresh items per list of %d on "
+                "average", 100 * share, float(from_fresh.sum(axis=1).mean()), k)
+    return Neighbors(items, scores, source)
+
+
 @dataclass
 class ModelLists:
-    """Everything served from one trained model: per-head and merged lists."""
+    """Everything served from one trained model: per-head and merged lists.
+
+    ``fresh``: the fresh-slot head's ranking of the fresh items per trigger, when
+    ``serving.fresh_share`` > 0 (already merged into ``merged``), else ``None``.
+    """
 
     head_names: list[str]
     heads: HeadLists
     merged: Neighbors
     shares: np.ndarray
     index_recall: dict[str, float]
+    fresh: Neighbors | None = None
+    fresh_head: int | None = None
 
 
 def lists_for_catalogue(embeddings: np.ndarray, head_names: list[str],
                         head_shares: list[float], cfg: ServingConfig,
-                        queries: np.ndarray | None = None) -> tuple[ModelLists, list]:
+                        queries: np.ndarray | None = None, *, fresh: np.ndarray | None = None,
+                        fresh_head: int = 0) -> tuple[ModelLists, list]:
     """Indexes over all items and each item's lists as a trigger (itself excluded).
 
     ``embeddings`` (H, n_items, d) are indexed; ``queries``, the same items' trigger-side
     vectors (an asymmetric model), search them; ``None``: the embeddings themselves.
+    ``fresh`` (n_items,) bool marks the items without train interactions: with
+    ``cfg.fresh_share`` > 0, head ``fresh_head``'s ranking of them fills that share of
+    each merged list.
     """
     n_items = embeddings.shape[1]
     queries = embeddings if queries is None else queries
@@ -140,6 +227,14 @@ def lists_for_catalogue(embeddings: np.ndarray, head_names: list[str],
     heads = search_heads(indexes, queries, cfg.k, exclude=triggers)
     shares = resolve_shares(head_shares, cfg.shares)
     merged = merge_heads(heads, queries, embeddings, shares, cfg, triggers)
+    fresh_lists = None
+    if cfg.fresh_share > 0 and fresh is not None:
+        logger.info("%d fresh items (no train interactions) ranked by head %s for %.0f%% "
+                    "of each list", int(fresh.sum()), head_names[fresh_head],
+                    100 * cfg.fresh_share)
+        fresh_lists = search_fresh(embeddings[fresh_head], queries[fresh_head], fresh,
+                                   cfg.k, exclude=triggers)
+        merged = add_fresh(merged, fresh_lists, cfg.fresh_share, fresh_head, cfg.k, triggers)
     recall = {}
     if cfg.index.kind != "flat":
         for h, name in enumerate(head_names):
@@ -147,7 +242,18 @@ def lists_for_catalogue(embeddings: np.ndarray, head_names: list[str],
                                                 queries=queries[h])
             logger.info("%s index of head %s: recall@50 against exact search %.4f",
                         cfg.index.kind, name, recall[name])
-    return ModelLists(head_names, heads, merged, shares, recall), indexes
+    return ModelLists(head_names, heads, merged, shares, recall, fresh_lists,
+                      fresh_head if fresh_lists is not None else None), indexes
+
+
+def model_lists(model: ItemEncoder, cfg: ServingConfig) -> tuple[ModelLists, list]:
+    """:func:`lists_for_catalogue` for a trained ``ItemEncoder``: its vectors, head names
+    and shares, and its fresh items (those it met without train interactions)."""
+    embeddings, queries = model.catalogue_vectors()  # (H, n_items, d) each
+    heads = model.cfg.heads
+    return lists_for_catalogue(embeddings, [h.name for h in heads], [h.share for h in heads],
+                               cfg, queries, fresh=~model.known.numpy(),
+                               fresh_head=fresh_head_index(heads, cfg.fresh_head))
 
 
 def save_indexes(indexes: list, head_names: list[str], out_dir: str | Path,

@@ -13,7 +13,7 @@ import pandas as pd
 from mtmh.data import atomic_path
 from mtmh.layout import DEFAULT, Layout
 from mtmh.metrics import PAD
-from mtmh.steps.lists import neighbors_path
+from mtmh.steps.lists import FRESH, MERGED, neighbors_path
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ class Catalog:
         found = [p.stem for p in self.neighbors_dir.glob("*.npz")]
         for folder in self.neighbors_dir.glob("*/"):
             found.append(folder.name)
-            heads = sorted(p.stem for p in folder.glob("*.npz") if p.stem != "merged")
+            heads = sorted(p.stem for p in folder.glob("*.npz")
+                           if p.stem not in (MERGED, FRESH))
             found += [f"{folder.name}:{h}" for h in heads]
         return sorted(found)
 
@@ -155,7 +156,8 @@ class Catalog:
                                 f"for {model_name!r} ({checkpoint})")
         from mtmh.checkpoint import load_checkpoint
         from mtmh.merge import merge_lists
-        from mtmh.retrieval import load_indexes, search_heads
+        from mtmh.neighbors import Neighbors
+        from mtmh.retrieval import add_fresh, load_indexes, search_fresh, search_heads
 
         model = load_checkpoint(checkpoint)
         indexes, meta = load_indexes(self.layout.index / model_name)
@@ -171,8 +173,6 @@ class Catalog:
                 raise UnknownMethod(f"model {model_name!r} has heads {names}, not {head!r}")
             h = names.index(head)
             return self._rows(lists.items[h, 0], lists.scores[h, 0], None, [])
-        if len(names) == 1:
-            return self._rows(lists.items[0, 0], lists.scores[0, 0], None, [])
         # The merge the index stage used for the catalogue's lists (older indexes: quota).
         merged, source = merge_lists(lists.items, meta["shares"], k,
                                      method=meta.get("merge", "quota"),
@@ -181,7 +181,15 @@ class Catalog:
                     for i, sc in zip(lists.items[h, 0], lists.scores[h, 0], strict=True)}
         scores = np.array([score_of.get((int(h), int(i)), np.nan)
                            for h, i in zip(source[0], merged[0], strict=True)], np.float32)
-        return self._rows(merged[0], scores, source[0], names)
+        found = Neighbors(merged, scores[None], source)
+        share = float(meta.get("fresh_share", 0.0))
+        if share > 0:
+            # The index stage's fresh slots: the fresh head's ranking of the fresh items.
+            h = names.index(meta["fresh_head"])
+            candidates, _ = model.catalogue_vectors()
+            fresh = search_fresh(candidates[h], query[h], ~model.known.numpy(), k)
+            found = add_fresh(found, fresh, share, h, k, triggers=np.array([PAD]))
+        return self._rows(found.items[0], found.scores[0], found.source[0], names)
 
     def _rows(self, idx: np.ndarray, scores: np.ndarray, source: np.ndarray | None,
               names: list[str]) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from mtmh.data import atomic_path
 from mtmh.layout import DEFAULT, Layout
-from mtmh.merge import merge_lists
+from mtmh.merge import merge_lists, reserve_share
 from mtmh.metrics import EvalData, evaluate_lists
 from mtmh.report import RATIOS
 
@@ -37,8 +37,13 @@ def point(items: np.ndarray, a: np.ndarray, b: np.ndarray, data: EvalData,
 
 def share_sweep(head_items: np.ndarray, shares: list[float], a: np.ndarray, b: np.ndarray,
                 data: EvalData, *, k: int = 100, merge: str = "quota",
-                rrf_k: float = 60.0) -> list[dict]:
-    """Merged lists at each engagement-head share: (H, n_items, k_h) head lists in."""
+                rrf_k: float = 60.0, fresh: np.ndarray | None = None,
+                fresh_share: float = 0.0) -> list[dict]:
+    """Merged lists at each engagement-head share: (H, n_items, k_h) head lists in.
+
+    ``fresh`` (n_items, k_f), the served ranking of the fresh items, takes
+    ``fresh_share`` of every list as in serving (``serving.fresh_share``).
+    """
     from mtmh.retrieval import engagement_shares
 
     n_heads, n_items, _ = head_items.shape
@@ -47,6 +52,8 @@ def share_sweep(head_items: np.ndarray, shares: list[float], a: np.ndarray, b: n
     for share in shares:
         merged, _ = merge_lists(head_items, engagement_shares(share, n_heads), k,
                                 method=merge, triggers=triggers, rrf_k=rrf_k)
+        if fresh is not None and fresh_share > 0:
+            merged, _, _ = reserve_share(merged, fresh, fresh_share, k, triggers)
         out.append(point(merged, a, b, data, share=float(share)))
         logger.info("share %.2f: recall@50 %.4f relevance@50 %.4f", share, out[-1][RECALL],
                     out[-1][RELEVANCE])

@@ -10,12 +10,17 @@ interactions removed, see :mod:`mtmh.coldstart`), retrains `mtmh`, `twotower` an
 ID-only two-tower `idonly` with the `model:` settings of params.yaml on what is left,
 and scores them next to item-CF and content kNN on the unchanged test pairs.
 ``fresh_recall@50`` is Recall@50 over the test pairs whose target was held out.
-Writes ``reports/coldstart.json``; nothing in artifacts/ is overwritten.
+``--fresh-shares 0.05 0.1`` also scores each model's merged list with that share of
+every list kept for fresh items (``serving.fresh_share``; rows ``NAME@fresh=SHARE``), from
+the same trained models; ``--fresh-heads relevance engagement`` scores each head's ranking
+of the fresh items for those slots (rows ``NAME@fresh=SHARE,HEAD``). Writes
+``reports/coldstart.json``; nothing in artifacts/ is overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -26,7 +31,7 @@ from mtmh.cli import setup_logging
 from mtmh.coldstart import hold_out_items
 from mtmh.config import load_params
 from mtmh.metrics import evaluate_lists
-from mtmh.retrieval import lists_for_catalogue, serving_config
+from mtmh.retrieval import model_lists, serving_config
 from mtmh.steps.lists import eval_data, load_test_split
 from mtmh.steps.train import model_config
 from mtmh.train import train
@@ -43,12 +48,22 @@ def main() -> int:
     parser.add_argument("--fraction", type=float, default=0.1,
                         help="share of the trained items to hold out (default: 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
+    parser.add_argument("--fresh-shares", type=float, nargs="+", default=[], metavar="SHARE",
+                        help="also score the merged lists with each of these shares kept "
+                             "for fresh items (serving.fresh_share), e.g. 0 0.05 0.1")
+    parser.add_argument("--fresh-heads", nargs="+", default=[None], metavar="HEAD",
+                        help="score the fresh slots as ranked by each of these heads "
+                             "(serving.fresh_head; default: params.yaml's); one-head models "
+                             "use their head")
     parser.add_argument("--out", type=Path, default=Path("reports/coldstart.json"))
     args = parser.parse_args()
     setup_logging()
 
     params = load_params()
     serving = serving_config(params.extra.get("serving"))
+    for share in args.fresh_shares:
+        if not 0.0 <= share < 1.0:
+            parser.error(f"--fresh-shares: {share} is not in [0, 1)")
     prep, content, _, a, b = load_test_split()
     cold, held = hold_out_items(prep, args.fraction, args.seed, params.pairs)
     data = eval_data(cold, content)
@@ -64,17 +79,25 @@ def main() -> int:
     for name in MODELS:
         cfg = model_config(params, name)
         result = train(cold, content, cfg)
-        emb, queries = result.model.catalogue_vectors()
         heads = [h.name for h in cfg.model.heads]
-        lists, _ = lists_for_catalogue(emb, heads, [h.share for h in cfg.model.heads], serving,
-                                       queries)
+        lists, _ = model_lists(result.model, serving)
         rows[name] = {**score(lists.merged.items), "train_seconds": round(result.seconds, 1)}
         if len(heads) > 1:
             for h, head in enumerate(heads):
                 rows[f"{name}:{head}"] = score(lists.heads.items[h])
         logger.info("%s: %s", name, rows[name])
+        for head in args.fresh_heads if len(heads) > 1 else args.fresh_heads[:1]:
+            for share in args.fresh_shares:
+                chosen = serving.fresh_head if head is None else head
+                swept, _ = model_lists(result.model, dataclasses.replace(
+                    serving, fresh_share=share, fresh_head=chosen))
+                label = f"{name}@fresh={share:g}" + (f",{head}" if len(args.fresh_heads) > 1
+                                                     and len(heads) > 1 else "")
+                rows[label] = score(swept.merged.items)
+                logger.info("%s: %s", label, rows[label])
 
     summary = {"fraction": args.fraction, "seed": args.seed, "held_out_items": len(held),
+               "fresh_share": serving.fresh_share, "fresh_head": serving.fresh_head,
                "test_pairs": len(a), **{k: cold.summary[k] for k in
                                         ("n_fresh_items", "n_test_pairs_fresh_target")},
                "methods": rows}
@@ -83,9 +106,9 @@ def main() -> int:
                                                  / rows["idonly"]["fresh_recall@50"])
     print(f"held out {len(held)} items; {summary['n_test_pairs_fresh_target']} of {len(a)} "
           f"test pairs have a fresh target")
-    print(f"{'method':22s} " + " ".join(f"{c:>18s}" for c in COLUMNS))
+    print(f"{'method':26s} " + " ".join(f"{c:>18s}" for c in COLUMNS))
     for method, row in rows.items():
-        print(f"{method:22s} " + " ".join(f"{row[c]:18.4f}" for c in COLUMNS))
+        print(f"{method:26s} " + " ".join(f"{row[c]:18.4f}" for c in COLUMNS))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     return 0

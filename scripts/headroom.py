@@ -42,7 +42,7 @@ from mtmh.config import load_params
 from mtmh.merge import merge_lists
 from mtmh.metrics import hits_at_k, oracle_recall, union_recall
 from mtmh.neighbors import Neighbors
-from mtmh.retrieval import lists_for_catalogue, serving_config
+from mtmh.retrieval import model_lists, serving_config
 from mtmh.steps.lists import load_test_split, neighbors_path
 from mtmh.steps.train import model_config
 from mtmh.train import train
@@ -62,9 +62,7 @@ def rrf(lists: list[np.ndarray], shares: list[float], k: int, rrf_k: float) -> n
 def trained_lists(prep, content, cfg, serving) -> list[np.ndarray]:  # noqa: ANN001
     """Train ``cfg``; its heads' lists followed by the merged list, (n_items, k) each."""
     result = train(prep, content, cfg, progress=False)
-    emb, queries = result.model.catalogue_vectors()
-    lists, _ = lists_for_catalogue(emb, [h.name for h in cfg.model.heads],
-                                   [h.share for h in cfg.model.heads], serving, queries)
+    lists, _ = model_lists(result.model, serving)
     logger.info("trained %s in %.0f s (best epoch %d)", [h.name for h in cfg.model.heads],
                 result.seconds, result.best_epoch)
     return [*lists.heads.items, lists.merged.items]

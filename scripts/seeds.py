@@ -36,7 +36,7 @@ from mtmh.cli import setup_logging
 from mtmh.config import ConfigError, load_params
 from mtmh.metrics import evaluate_lists
 from mtmh.model_config import ABLATIONS
-from mtmh.retrieval import lists_for_catalogue, serving_config
+from mtmh.retrieval import model_lists, serving_config
 from mtmh.steps.lists import load_test_split
 from mtmh.steps.train import model_config
 from mtmh.train import train
@@ -121,10 +121,8 @@ def main() -> int:
             cfg = model_config(params, name)
             cfg.train.seed = seed
             result = train(prep, content, cfg, progress=False)
-            emb, queries = result.model.catalogue_vectors()
             heads = [h.name for h in cfg.model.heads]
-            lists, _ = lists_for_catalogue(emb, heads, [h.share for h in cfg.model.heads],
-                                           serving, queries)
+            lists, _ = model_lists(result.model, serving)
             m = evaluate_lists(lists.merged.items, a, b, data, ks=[50])
             row[name] = {**{k: m[k] for k in KEYS}, "best_epoch": result.best_epoch,
                          "seconds": result.seconds,
@@ -136,7 +134,9 @@ def main() -> int:
                 if args.frontier:
                     row[name]["share_sweep"] = tradeoff.share_sweep(
                         lists.heads.items, serving.share_sweep, a, b, data, k=serving.k,
-                        merge=serving.merge, rrf_k=serving.rrf_k)
+                        merge=serving.merge, rrf_k=serving.rrf_k,
+                        fresh=None if lists.fresh is None else lists.fresh.items,
+                        fresh_share=serving.fresh_share)
             logger.info("seed %d %s: %s", seed, name,
                         {k: v for k, v in row[name].items() if k != "share_sweep"})
         rows.append(row)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtmh.merge import head_neighbors, merge_lists, merge_quota, merge_rrf, quotas, slot_order
+from mtmh.merge import (
+    head_neighbors,
+    merge_lists,
+    merge_quota,
+    merge_rrf,
+    quotas,
+    reserve_share,
+    slot_order,
+)
 
 
 def _lists(*heads: list[int]) -> np.ndarray:
@@ -122,3 +130,41 @@ def test_head_neighbors_pad_small_catalogues() -> None:
     got = head_neighbors(emb, 4)
     assert got.shape == (1, 3, 4)
     assert (got[:, :, 2:] == -1).all()
+
+
+def test_reserved_share_spreads_extra_items_over_the_list() -> None:
+    base = np.arange(1, 101)[None, :]           # items 1..100
+    extra = np.arange(200, 230)[None, :]        # items 200..229, best first
+    items, from_extra, column = reserve_share(base, extra, 0.1, 100, triggers=np.array([0]))
+    # One reserved slot in every ten places, the first after five base items.
+    assert (np.flatnonzero(from_extra[0]) + 1).tolist() == [6, 16, 26, 36, 46, 56, 66, 76,
+                                                            86, 96]
+    assert items[0, from_extra[0]].tolist() == list(range(200, 210))
+    assert items[0, ~from_extra[0]].tolist() == list(range(1, 91))
+    assert column[0, from_extra[0]].tolist() == list(range(10))
+    assert column[0, :6].tolist() == [0, 1, 2, 3, 4, 0]
+
+
+def test_reserved_share_skips_duplicates_and_the_trigger() -> None:
+    base = np.array([[5, 1, 2, 3, 4, 6]])
+    extra = np.array([[5, 7, 9, 8]])  # 5 is already in base, 9 is the trigger
+    items, from_extra, _ = reserve_share(base, extra, 0.5, 6, triggers=np.array([9]))
+    assert items[0].tolist() == [5, 7, 1, 8, 2, 3]
+    assert from_extra[0].tolist() == [False, True, False, True, False, False]
+
+
+def test_reserved_share_falls_back_to_base_when_extra_runs_out() -> None:
+    base = np.array([[1, 2, 3, 4, 5, 6]])
+    extra = np.array([[7, -1, -1]])
+    items, from_extra, _ = reserve_share(base, extra, 0.5, 6, triggers=np.array([0]))
+    assert items[0].tolist() == [1, 7, 2, 3, 4, 5]
+    assert from_extra[0].sum() == 1
+    untouched, none_extra, _ = reserve_share(base, extra, 0.0, 6, triggers=np.array([0]))
+    assert untouched[0].tolist() == base[0].tolist() and not none_extra.any()
+
+
+def test_reserved_share_checks_its_input() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        reserve_share(np.zeros((1, 3), np.int64), np.zeros((1, 3), np.int64), 1.0, 3)
+    with pytest.raises(ValueError, match="one row per trigger"):
+        reserve_share(np.zeros((2, 3), np.int64), np.zeros((1, 3), np.int64), 0.2, 3)

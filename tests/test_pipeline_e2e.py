@@ -267,3 +267,43 @@ def test_bad_data_stops_repro_and_keeps_last_outputs(reproduced: Path):
         assert lists.read_bytes() == before
     finally:
         events.write_text(good)
+
+
+def test_fresh_share_reserves_slots_for_fresh_items(reproduced: Path):
+    """`serving.fresh_share` in params.yaml: `dvc repro` re-serves every list with that share
+    kept for fresh items, the text query and the share sweep included."""
+    import numpy as np
+
+    from mtmh.config import load_params
+    from mtmh.layout import Layout
+    from mtmh.neighbors import Neighbors
+    from mtmh.serving import Catalog
+
+    params_path = reproduced / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["serving"]["fresh_share"] = 0.1
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run(["dvc", "repro"], reproduced).stdout
+    # Served again, not retrained.
+    assert "Running stage 'index@mtmh'" in out and "Running stage 'train@mtmh'" not in out
+
+    meta = json.loads((reproduced / "artifacts/index/mtmh/index.json").read_text())
+    assert meta["fresh_share"] == 0.1 and meta["fresh_head"] == "engagement"
+    catalog = Catalog.open(Layout(reproduced))
+    fresh = (catalog.items["train_count"] == 0).to_numpy()
+    assert fresh.sum() > 10  # the sample leaves many items without train interactions
+    merged = Neighbors.load(reproduced / "artifacts/neighbors/mtmh/merged.npz").items
+    assert (fresh[merged[:, :50]].sum(axis=1) >= 5).all()  # 5 of every top 50
+    assert fresh[merged[:, 5]].all()  # the first reserved slot is rank 6
+    # A text query gets the same slots.
+    embed = load_params(params_path).embed
+    found = catalog.similar_text("Space Wars (2003) Action Sci-Fi", "mtmh", 10, embed)
+    row = {item: i for i, item in enumerate(catalog.items["item_id"])}
+    assert fresh[row[found["item_id"].iloc[5]]]
+    assert found["head"].iloc[5] == "engagement"
+    # The share sweep serves the same lists: its default share is the reported mtmh.
+    metrics = json.loads((reproduced / "reports/metrics.json").read_text())["mtmh"]
+    sweep = json.loads((reproduced / "reports/sweeps.json").read_text())["points"]
+    default = next(p for p in sweep["mtmh_shares"] if np.isclose(p["share"], meta["shares"][0]))
+    assert np.isclose(default["recall@50"], metrics["recall@50"])
+    assert np.isclose(default["relevance_rate@50"], metrics["relevance_rate@50"])

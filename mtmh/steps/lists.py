@@ -12,6 +12,8 @@ from mtmh.metrics import EvalData, genre_matrix
 from mtmh.prepare import Prepared, load_prepared
 
 MERGED = "merged"
+# A model's ranking of the fresh items for their slots (serving.fresh_share > 0); not a head.
+FRESH = "_fresh"
 
 
 def neighbors_path(method: str, root: Path = DEFAULT.neighbors) -> Path:

@@ -17,7 +17,7 @@ from mtmh.layout import DEFAULT, Layout
 from mtmh.model_config import ablation, config_from_dict
 from mtmh.neighbors import Neighbors
 from mtmh.retrieval import serving_config
-from mtmh.steps.lists import load_test_split, neighbors_path
+from mtmh.steps.lists import FRESH, load_test_split, neighbors_path
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +45,19 @@ def step_tradeoff(params: Params, *, layout: Layout = DEFAULT) -> dict:
 
     meta = layout.index / "mtmh" / "index.json"
     if meta.exists():
-        heads = json.loads(meta.read_text())["heads"]
+        index_meta = json.loads(meta.read_text())
+        heads = index_meta["heads"]
         if len(heads) > 1:
             head_items = np.stack([Neighbors.load(neighbors_path(f"mtmh:{h}",
                                                                  layout.neighbors)).items
                                    for h in heads])  # (H, n_items, k)
+            fresh_share = float(index_meta.get("fresh_share", 0.0))
+            fresh = (Neighbors.load(layout.neighbors / "mtmh" / f"{FRESH}.npz").items
+                     if fresh_share > 0 else None)
             sweeps["mtmh_shares"] = tradeoff.share_sweep(
                 head_items, serving.share_sweep, a, b, data, k=serving.k,
-                merge=serving.merge, rrf_k=serving.rrf_k)
+                merge=serving.merge, rrf_k=serving.rrf_k, fresh=fresh,
+                fresh_share=fresh_share)
 
     betas = (params.extra.get("blend") or {}).get("betas") or []
     if betas:
