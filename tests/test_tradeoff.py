@@ -108,6 +108,15 @@ def test_alpha_sweep_is_drawn_only_for_the_settings_and_data_it_came_from(tmp_pa
     assert alpha_sweep_fingerprint(params, layout=layout) == fingerprint
     (layout.prepared / "summary.json").write_text('{"n_items": 11}')
     assert alpha_sweep_fingerprint(params, layout=layout) != fingerprint
+    # Same counts, other item texts: the content embeddings differ, so do the points.
+    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["A (1999)", "B (2000)"],
+                          "genres": ["x", "y"], "year": [1999, 2000]})
+    items.to_parquet(layout.prepared / "items.parquet")
+    with_items = alpha_sweep_fingerprint(params, layout=layout)
+    items.assign(title=["A (1999)", "C (2000)"]).to_parquet(layout.prepared / "items.parquet")
+    assert alpha_sweep_fingerprint(params, layout=layout) != with_items
+    items.to_parquet(layout.prepared / "items.parquet", compression="gzip")  # other bytes
+    assert alpha_sweep_fingerprint(params, layout=layout) == with_items
 
     layout.alpha_sweep.write_text("[]")  # not what `mtmh sweep-alpha` writes
     with pytest.raises(ValueError, match="alpha.json: not an alpha sweep file"):

@@ -22,15 +22,44 @@ from mtmh.steps.lists import FRESH, load_test_split, neighbors_path
 logger = logging.getLogger(__name__)
 
 
+# The prepared data the alpha sweep's points depend on: the item texts the content
+# embeddings come from, and the pairs of the split.
+_DIGESTED = {"items": ["item_id", "title", "genres", "year"],
+             "train_pairs": ["a", "b", "offset"], "valid_pairs": ["a", "b"],
+             "test_pairs": ["a", "b"]}
+
+
 def alpha_sweep_fingerprint(params: Params, *, layout: Layout = DEFAULT) -> str:
     """What the alpha sweep's points depend on, hashed: the single-head model settings
-    (every one but alpha), the prepared data's summary (its counts and split points stand
-    for the data) and the content encoder with its text template."""
+    (every one but alpha), the prepared data (its summary, and the values of the catalogue
+    and of the pairs, see :func:`_data_digest`) and the content encoder with its text
+    template."""
     base = ablation(config_from_dict(params.extra.get("model")), "singlehead", alpha=0.0)
     parts = [json.dumps(dataclasses.asdict(base), sort_keys=True, default=str)]
     for path in (layout.prepared / "summary.json", layout.embeddings_meta):
         parts.append(path.read_text() if path.exists() else "")
+    parts.append(_data_digest(layout))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _data_digest(layout: Layout) -> str:
+    """A hash of the prepared catalogue's texts and the split's pairs, by value.
+
+    Values rather than file bytes: the same data written by another library version, or
+    embedded on a machine whose floats differ in the last bits, keeps its digest, so a
+    sweep made elsewhere on the same data is still drawn. Files not there hash as empty.
+    """
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    for name, columns in _DIGESTED.items():
+        path = layout.prepared / f"{name}.parquet"
+        if not path.exists():
+            continue
+        frame = pd.read_parquet(path, columns=columns)
+        digest.update(name.encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def step_tradeoff(params: Params, *, layout: Layout = DEFAULT) -> dict:
