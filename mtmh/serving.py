@@ -201,6 +201,8 @@ class Catalog:
                             "genres": rows["genre_list"].to_numpy(), "score": scores[keep]})
         if source is not None:
             out["head"] = [names[h] for h in source[keep]]
+        if "train_count" in rows:  # items nobody engaged with in training
+            out["fresh"] = rows["train_count"].to_numpy() == 0
         return out
 
     @staticmethod
@@ -211,6 +213,9 @@ class Catalog:
                             score=rows["score"].map(lambda s: f"{s:.4f}"))
         shown = shown.drop(columns="item_id") if (rows["item_id"].astype(str)
                                                   == rows["title"].astype(str)).all() else shown
+        if "fresh" in rows:  # shown only when a listed item is fresh
+            shown = (shown.assign(fresh=rows["fresh"].map({True: "yes", False: ""}))
+                     if rows["fresh"].any() else shown.drop(columns="fresh"))
         return shown.to_string(index=False)
 
     def export(self, method: str, k: int, out: str | Path) -> pd.DataFrame:

@@ -55,7 +55,8 @@ def write_outputs(layout: Layout) -> None:
     layout.prepared.mkdir(parents=True)
     pd.DataFrame({"item": [0, 1, 2], "item_id": [10, 20, 30],
                   "title": ["Alien (1979)", "Aliens (1986)", "Heat (1995)"],
-                  "genre_list": ["Horror|Sci-Fi", "Action|Sci-Fi", "Crime"]}).to_parquet(
+                  "genre_list": ["Horror|Sci-Fi", "Action|Sci-Fi", "Crime"],
+                  "train_count": [5, 0, 3]}).to_parquet(
         layout.prepared / "items.parquet")
     Neighbors(np.array([[1, 2], [0, 2], [0, -1]], dtype=np.int32),
               np.array([[0.9, 0.1], [0.9, 0.2], [0.1, np.nan]], dtype=np.float32)).save(
@@ -72,6 +73,12 @@ def test_similar_by_id_title_and_ambiguous_fragment(outputs, capsys):
     assert main(["-q", "similar", "30", "--k", "2"]) == 0
     out = capsys.readouterr().out
     assert "Heat (1995)" in out and "Alien (1979)" in out
+    assert "fresh" not in out  # no fresh item listed: no such column
+    # Aliens has no train interactions: a fresh item, marked as such.
+    assert main(["-q", "similar", "10", "--k", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[-1] == "fresh"
+    assert [line.split()[-1] for line in lines[2:4]] == ["yes", "0.1000"]
     assert main(["-q", "similar", "ali"]) == 1  # two titles contain it
     err = one_line_error(capsys)
     assert "Alien (1979)" in err and "Aliens (1986)" in err
