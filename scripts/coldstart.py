@@ -15,6 +15,8 @@ every list kept for fresh items (``serving.fresh_share``; rows ``NAME@fresh=SHAR
 the same trained models; ``--fresh-heads relevance engagement`` scores each head's ranking
 of the fresh items for those slots (rows ``NAME@fresh=SHARE,HEAD``). Writes
 ``reports/coldstart.json``; nothing in artifacts/ is overwritten.
+With ``--fresh-shares``, ``reports/coldstart.png`` draws each model's all-pairs against
+fresh-target Recall@50 through its shares.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mtmh.baselines import run_baseline
 from mtmh.cli import setup_logging
 from mtmh.coldstart import hold_out_items
 from mtmh.config import load_params
+from mtmh.data import atomic_path
 from mtmh.metrics import evaluate_lists
 from mtmh.retrieval import model_lists, serving_config
 from mtmh.steps.lists import eval_data, load_test_split
@@ -93,7 +96,10 @@ def main() -> int:
                     serving, fresh_share=share, fresh_head=chosen))
                 label = f"{name}@fresh={share:g}" + (f",{head}" if len(args.fresh_heads) > 1
                                                      and len(heads) > 1 else "")
-                rows[label] = score(swept.merged.items)
+                series = (f"{name}, fresh items ranked by {heads[swept.fresh_head]}"
+                          if len(heads) > 1 else name)
+                rows[label] = {**score(swept.merged.items), "fresh_share": share,
+                               "series": series, "model": name}
                 logger.info("%s: %s", label, rows[label])
 
     summary = {"fraction": args.fraction, "seed": args.seed, "held_out_items": len(held),
@@ -111,7 +117,49 @@ def main() -> int:
         print(f"{method:26s} " + " ".join(f"{row[c]:18.4f}" for c in COLUMNS))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    if args.fresh_shares:
+        figure = args.out.with_suffix(".png")
+        write_figure(rows, figure)
+        print(f"wrote {args.out} and {figure}")
     return 0
+
+
+def write_figure(rows: dict[str, dict], path: Path) -> None:
+    """All-pairs Recall@50 against fresh-target Recall@50: one line per model (and fresh
+    head) through its fresh shares, from the list without fresh slots; content kNN's
+    fresh-target recall as a level for reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[dict]] = {}
+    for row in rows.values():
+        if "series" in row:
+            series.setdefault(row["series"], []).append(row)
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for name, points in series.items():
+        line = [{**rows[points[0]["model"]], "fresh_share": 0.0},
+                *sorted(points, key=lambda p: p["fresh_share"])]
+        xs = [p["recall@50"] for p in line]
+        ys = [p["fresh_recall@50"] for p in line]
+        drawn = ax.plot(xs, ys, marker="o", ms=4, lw=1.5, label=name)[0]
+        for p, x, y in zip(line, xs, ys, strict=True):
+            ax.annotate(f"{p['fresh_share']:g}", (x, y), textcoords="offset points",
+                        xytext=(4, 3), fontsize=7, color=drawn.get_color())
+    if "content" in rows:  # far left on the x axis: drawn as its level only
+        content = rows["content"]
+        ax.axhline(content["fresh_recall@50"], color="black", ls="--", lw=1,
+                   label=f"content kNN (all pairs {content['recall@50']:.3f})")
+    ax.set_xlabel("Recall@50, all test pairs")
+    ax.set_ylabel("Recall@50, test pairs with a fresh target")
+    ax.set_title("Fresh slots (serving.fresh_share, labelled) on the cold-start split")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center left", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
 
 
 if __name__ == "__main__":
