@@ -9,6 +9,8 @@ NaN on padding.
 :func:`top_k_from_scores` turns a score matrix into such lists, a block of rows at a
 time so that a dense (n_items, n_items) matrix never has to exist at once. Ties are
 broken by the lower item index, so the lists do not depend on the block size.
+:func:`head_neighbors` gives a trained model's exact per-head lists from its vectors (the
+validation checks of training and the alpha sweep use it; serving goes through faiss).
 """
 
 from __future__ import annotations
@@ -222,3 +224,42 @@ def exact_inner_product_top_k(vectors: np.ndarray, k: int) -> Neighbors:
     items[rows[inside], position[inside]] = found[inside]
     scores[rows[inside], position[inside]] = dist[rows[inside], cols[inside]]
     return Neighbors(items, scores)
+
+
+def head_neighbors(embeddings: np.ndarray, k: int, *, batch: int = 2048,
+                   queries: np.ndarray | None = None) -> np.ndarray:
+    """Each head's exact inner-product top-k per catalogue item, the item itself excluded.
+
+    Parameters
+    ----------
+    embeddings
+        (H, n_items, d) item embeddings per head.
+    k
+        List length; capped at n_items - 1, the rest padded with -1.
+    queries
+        (H, n_items, d) trigger-side vectors of the same items (an asymmetric model);
+        ``None``: ``embeddings``.
+
+    Returns
+    -------
+    (H, n_items, k) int64 item indices, best first.
+    """
+    emb = np.asarray(embeddings, dtype=np.float32)
+    query = emb if queries is None else np.asarray(queries, dtype=np.float32)
+    if query.shape != emb.shape:
+        raise ValueError(f"queries have shape {query.shape}; expected {emb.shape}, "
+                         "one trigger vector per item and head")
+    n_heads, n, _ = emb.shape
+    take = min(k, n - 1)
+    out = np.full((n_heads, n, k), PAD, dtype=np.int64)
+    for h in range(n_heads):
+        for start in range(0, n, batch):
+            rows = np.arange(start, min(start + batch, n))
+            scores = query[h, rows] @ emb[h].T  # (rows, n_items)
+            scores[np.arange(len(rows)), rows] = -np.inf
+            part = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take > 0 else \
+                np.zeros((len(rows), 0), np.int64)  # (rows, take), unordered
+            part_scores = np.take_along_axis(scores, part, axis=1)
+            order = np.argsort(-part_scores, axis=1, kind="stable")
+            out[h, rows, :take] = np.take_along_axis(part, order, axis=1)
+    return out

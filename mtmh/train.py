@@ -48,10 +48,10 @@ from mtmh.losses import (
     mixed_log_q,
     teacher_log_probs,
 )
-from mtmh.merge import head_neighbors
 from mtmh.metrics import recall_at_k
 from mtmh.model import HeadConfig, ItemEncoder, ModelConfig, side_features
 from mtmh.model_config import MTMHConfig, TrainConfig
+from mtmh.neighbors import head_neighbors
 from mtmh.prepare import Prepared
 
 logger = logging.getLogger(__name__)

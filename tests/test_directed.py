@@ -14,9 +14,9 @@ import torch
 
 from mtmh.checkpoint import load_checkpoint, save_checkpoint
 from mtmh.config import Params
-from mtmh.merge import head_neighbors
 from mtmh.metrics import recall_at_k
 from mtmh.model_config import config_from_dict, default_model_params
+from mtmh.neighbors import head_neighbors
 from mtmh.prepare import Prepared, prepare_frames
 from mtmh.retrieval import ServingConfig, lists_for_catalogue
 from mtmh.train import build_model, train

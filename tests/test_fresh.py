@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mtmh.config import ConfigError
-from mtmh.merge import head_neighbors
 from mtmh.model import HeadConfig, ItemEncoder, ModelConfig
+from mtmh.neighbors import head_neighbors
 from mtmh.retrieval import (
     ServingConfig,
     fresh_head_index,

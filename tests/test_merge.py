@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from mtmh.merge import (
-    head_neighbors,
     merge_lists,
     merge_quota,
     merge_rrf,
@@ -14,6 +13,7 @@ from mtmh.merge import (
     reserve_share,
     slot_order,
 )
+from mtmh.neighbors import head_neighbors
 
 
 def _lists(*heads: list[int]) -> np.ndarray:

@@ -19,8 +19,8 @@ from mtmh import tradeoff
 from mtmh.checkpoint import load_checkpoint, read_checkpoint
 from mtmh.config import Params
 from mtmh.layout import DEFAULT, Layout
-from mtmh.merge import head_neighbors
 from mtmh.model_config import MTMHConfig, ablation, config_from_dict
+from mtmh.neighbors import head_neighbors
 from mtmh.prepare import Prepared
 from mtmh.steps.lists import load_test_split
 from mtmh.steps.tradeoff import alpha_sweep_fingerprint, step_tradeoff
