@@ -117,6 +117,9 @@ def test_alpha_sweep_is_drawn_only_for_the_settings_and_data_it_came_from(tmp_pa
     assert alpha_sweep_fingerprint(params, layout=layout) != with_items
     items.to_parquet(layout.prepared / "items.parquet", compression="gzip")  # other bytes
     assert alpha_sweep_fingerprint(params, layout=layout) == with_items
+    # A catalogue without some of the digested columns (no year) still has a fingerprint.
+    items.drop(columns="year").to_parquet(layout.prepared / "items.parquet")
+    assert alpha_sweep_fingerprint(params, layout=layout) != with_items
 
     layout.alpha_sweep.write_text("[]")  # not what `mtmh sweep-alpha` writes
     with pytest.raises(ValueError, match="alpha.json: not an alpha sweep file"):

@@ -50,13 +50,15 @@ def _data_digest(layout: Layout) -> str:
     sweep made elsewhere on the same data is still drawn. Files not there hash as empty.
     """
     import pandas as pd
+    import pyarrow.parquet as pq
 
     digest = hashlib.sha256()
-    for name, columns in _DIGESTED.items():
+    for name, wanted in _DIGESTED.items():
         path = layout.prepared / f"{name}.parquet"
         if not path.exists():
             continue
-        frame = pd.read_parquet(path, columns=columns)
+        present = set(pq.read_schema(path).names)  # a catalogue may have no year, say
+        frame = pd.read_parquet(path, columns=[c for c in wanted if c in present])
         digest.update(name.encode())
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
