@@ -184,8 +184,8 @@ def add_fresh(merged: Neighbors, fresh: Neighbors, share: float, head: int, k: i
     pad = items == PAD
     scores[pad] = np.nan
     source[pad] = PAD
-    logger.info("fresh slots: %.0f%% of each list; %.1f fresh items per list of %d on "
-                "average", 100 * share, float(from_fresh.sum(axis=1).mean()), k)
+    logger.info("fresh slots: %.0f%% of each list; %.1f of its %d entries on average came "
+                "from them", 100 * share, float(from_fresh.sum(axis=1).mean()), k)
     return Neighbors(items, scores, source)
 
 
