@@ -53,6 +53,17 @@ def build_index(vectors: np.ndarray, cfg: IndexConfig | None = None):  # -> fais
     return index
 
 
+def build_subset_index(vectors: np.ndarray, rows: np.ndarray):  # -> faiss.Index
+    """An exact inner-product index over ``vectors[rows]`` that answers with the rows'
+    indices (catalogue indices), not their positions in the subset."""
+    import faiss
+
+    xb = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+    index = faiss.IndexIDMap(faiss.IndexFlatIP(vectors.shape[1]))
+    index.add_with_ids(xb, np.asarray(rows, dtype=np.int64))
+    return index
+
+
 def search(index, queries: np.ndarray, k: int,
            exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k by inner product, dropping ``exclude[i]`` (the trigger) from row i.
@@ -61,6 +72,9 @@ def search(index, queries: np.ndarray, k: int,
     with NaN in padding.
     """
     xq = np.ascontiguousarray(queries, dtype=np.float32)  # (q, d)
+    if index.ntotal == 0:
+        return (np.full((xq.shape[0], k), PAD, dtype=np.int32),
+                np.full((xq.shape[0], k), np.nan, dtype=np.float32))
     extra = 0 if exclude is None else 1
     scores, items = index.search(xq, min(k + extra, index.ntotal))  # (q, k + 1)
     if exclude is not None:

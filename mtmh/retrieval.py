@@ -23,7 +23,14 @@ import numpy as np
 
 from mtmh.config import ConfigError, build_section
 from mtmh.data import atomic_path
-from mtmh.index import IndexConfig, build_index, load_index, recall_against_exact, save_index
+from mtmh.index import (
+    IndexConfig,
+    build_index,
+    build_subset_index,
+    load_index,
+    recall_against_exact,
+    save_index,
+)
 from mtmh.index import search as index_search
 from mtmh.merge import merge_lists, reserve_share
 from mtmh.metrics import PAD
@@ -145,42 +152,26 @@ def merge_heads(lists: HeadLists, queries: np.ndarray, items_emb: np.ndarray,
     return Neighbors(merged, scores, np.where(valid, source, PAD))
 
 
-def search_fresh(embeddings: np.ndarray, queries: np.ndarray, fresh: np.ndarray, k: int,
+def search_fresh(index, queries: np.ndarray, k: int,  # index: faiss.Index
                  exclude: np.ndarray | None = None) -> Neighbors:
-    """One head's exact top-k among the fresh items alone.
-
-    ``embeddings`` (n_items, d) candidate vectors of the catalogue, ``queries`` (n_q, d),
-    ``fresh`` (n_items,) bool; ``exclude[i]`` (a catalogue index) is dropped from row i.
-    Returns catalogue indices and inner products, PAD/NaN where fewer fresh items exist.
-    """
-    pool = np.flatnonzero(fresh)
-    n_queries = queries.shape[0]
-    items = np.full((n_queries, k), PAD, dtype=np.int64)
-    scores = np.full((n_queries, k), np.nan, dtype=np.float32)
-    if pool.size:
-        local = None
-        if exclude is not None:
-            position = np.full(fresh.shape[0], PAD, dtype=np.int64)
-            position[pool] = np.arange(pool.size)
-            local = position[np.asarray(exclude)]  # PAD where the trigger is not fresh
-        got, scores = index_search(build_index(embeddings[pool]), queries, k, local)
-        items = np.where(got != PAD, pool[np.maximum(got, 0)], PAD)
+    """Top-k of a fresh-item index (:func:`mtmh.index.build_subset_index` over the fresh
+    items, answering catalogue indices) for (n_q, d) queries, ``exclude[i]`` dropped from
+    row i; PAD/NaN where fewer fresh items exist."""
+    items, scores = index_search(index, queries, k, exclude)
     return Neighbors(items, scores)
 
 
 def add_fresh(merged: Neighbors, fresh: Neighbors, share: float, head: int, k: int,
               triggers: np.ndarray | None = None) -> Neighbors:
-    """``merged`` with a ``share`` of its k slots given to ``fresh``'s items (see
-    :func:`mtmh.merge.reserve_share`); those entries keep their score and are credited
-    to ``head``, the head that ranked them."""
+    """``merged`` (a merged list, with its ``source``) with a ``share`` of its k slots
+    given to ``fresh``'s items (see :func:`mtmh.merge.reserve_share`); those entries keep
+    their score and are credited to ``head``, the head that ranked them."""
     items, from_fresh, column = reserve_share(merged.items, fresh.items, share, k, triggers)
     rows = np.arange(items.shape[0])[:, None]
     at = np.maximum(column, 0)
     scores = np.where(from_fresh, fresh.scores[rows, np.minimum(at, fresh.k - 1)],
                       merged.scores[rows, np.minimum(at, merged.k - 1)])
-    base_source = (np.zeros_like(merged.items) if merged.source is None
-                   else merged.source)[rows, np.minimum(at, merged.k - 1)]
-    source = np.where(from_fresh, head, base_source)
+    source = np.where(from_fresh, head, merged.source[rows, np.minimum(at, merged.k - 1)])
     pad = items == PAD
     scores[pad] = np.nan
     source[pad] = PAD
@@ -194,7 +185,8 @@ class ModelLists:
     """Everything served from one trained model: per-head and merged lists.
 
     ``fresh``: the fresh-slot head's ranking of the fresh items per trigger, when
-    ``serving.fresh_share`` > 0 (already merged into ``merged``), else ``None``.
+    ``serving.fresh_share`` > 0 (already merged into ``merged``), else ``None``; with it,
+    ``fresh_index``, that head's index over the fresh items, which serving queries too.
     """
 
     head_names: list[str]
@@ -204,6 +196,7 @@ class ModelLists:
     index_recall: dict[str, float]
     fresh: Neighbors | None = None
     fresh_head: int | None = None
+    fresh_index: object | None = None  # faiss.Index
 
 
 def lists_for_catalogue(embeddings: np.ndarray, head_names: list[str],
@@ -227,13 +220,13 @@ def lists_for_catalogue(embeddings: np.ndarray, head_names: list[str],
     heads = search_heads(indexes, queries, cfg.k, exclude=triggers)
     shares = resolve_shares(head_shares, cfg.shares)
     merged = merge_heads(heads, queries, embeddings, shares, cfg, triggers)
-    fresh_lists = None
+    fresh_lists = fresh_index = None
     if cfg.fresh_share > 0 and fresh is not None:
         logger.info("%d fresh items (no train interactions) ranked by head %s for %.0f%% "
                     "of each list", int(fresh.sum()), head_names[fresh_head],
                     100 * cfg.fresh_share)
-        fresh_lists = search_fresh(embeddings[fresh_head], queries[fresh_head], fresh,
-                                   cfg.k, exclude=triggers)
+        fresh_index = build_subset_index(embeddings[fresh_head], np.flatnonzero(fresh))
+        fresh_lists = search_fresh(fresh_index, queries[fresh_head], cfg.k, exclude=triggers)
         merged = add_fresh(merged, fresh_lists, cfg.fresh_share, fresh_head, cfg.k, triggers)
     recall = {}
     if cfg.index.kind != "flat":
@@ -243,7 +236,7 @@ def lists_for_catalogue(embeddings: np.ndarray, head_names: list[str],
             logger.info("%s index of head %s: recall@50 against exact search %.4f",
                         cfg.index.kind, name, recall[name])
     return ModelLists(head_names, heads, merged, shares, recall, fresh_lists,
-                      fresh_head if fresh_lists is not None else None), indexes
+                      fresh_head if fresh_lists is not None else None, fresh_index), indexes
 
 
 def model_lists(model: ItemEncoder, cfg: ServingConfig) -> tuple[ModelLists, list]:
@@ -256,12 +249,27 @@ def model_lists(model: ItemEncoder, cfg: ServingConfig) -> tuple[ModelLists, lis
                                fresh_head=fresh_head_index(heads, cfg.fresh_head))
 
 
+FRESH_INDEX = "_fresh.faiss"
+
+
+def fresh_ranking(model: ItemEncoder, head: int, k: int) -> Neighbors:
+    """Head ``head``'s top-k among the model's fresh items for every catalogue trigger (the
+    trigger excluded): what :func:`add_fresh` or :func:`mtmh.merge.reserve_share` takes
+    to try fresh shares on one trained model without serving it again."""
+    embeddings, queries = model.catalogue_vectors()
+    index = build_subset_index(embeddings[head], np.flatnonzero(~model.known.numpy()))
+    return search_fresh(index, queries[head], k, exclude=np.arange(model.n_items))
+
+
 def save_indexes(indexes: list, head_names: list[str], out_dir: str | Path,
-                 meta: dict) -> None:
-    """Write one ``<head>.faiss`` per head and ``index.json`` (names, shares, settings)."""
+                 meta: dict, fresh_index: object | None = None) -> None:
+    """Write one ``<head>.faiss`` per head, the fresh-item index when there is one, and
+    ``index.json`` (names, shares, settings)."""
     out_dir = Path(out_dir)
     for index, name in zip(indexes, head_names, strict=True):
         save_index(index, out_dir / f"{name}.faiss")
+    if fresh_index is not None:
+        save_index(fresh_index, out_dir / FRESH_INDEX)
     with atomic_path(out_dir / "index.json") as tmp:
         tmp.write_text(json.dumps({"heads": head_names, **meta}, indent=2) + "\n")
 

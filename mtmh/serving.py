@@ -155,9 +155,16 @@ class Catalog:
             raise UnknownMethod(f"--text needs a trained model or `content`; no checkpoint "
                                 f"for {model_name!r} ({checkpoint})")
         from mtmh.checkpoint import load_checkpoint
+        from mtmh.index import load_index
         from mtmh.merge import merge_lists
         from mtmh.neighbors import Neighbors
-        from mtmh.retrieval import add_fresh, load_indexes, search_fresh, search_heads
+        from mtmh.retrieval import (
+            FRESH_INDEX,
+            add_fresh,
+            load_indexes,
+            search_fresh,
+            search_heads,
+        )
 
         model = load_checkpoint(checkpoint)
         indexes, meta = load_indexes(self.layout.index / model_name)
@@ -186,8 +193,8 @@ class Catalog:
         if share > 0:
             # The index stage's fresh slots: the fresh head's ranking of the fresh items.
             h = names.index(meta["fresh_head"])
-            candidates, _ = model.catalogue_vectors()
-            fresh = search_fresh(candidates[h], query[h], ~model.known.numpy(), k)
+            fresh = search_fresh(load_index(self.layout.index / model_name / FRESH_INDEX),
+                                 query[h], k)
             found = add_fresh(found, fresh, share, h, k, triggers=np.array([PAD]))
         return self._rows(found.items[0], found.scores[0], found.source[0], names)
 

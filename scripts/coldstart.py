@@ -28,13 +28,16 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from mtmh.baselines import run_baseline
 from mtmh.cli import setup_logging
 from mtmh.coldstart import hold_out_items
 from mtmh.config import load_params
 from mtmh.data import atomic_path
+from mtmh.merge import reserve_share
 from mtmh.metrics import evaluate_lists
-from mtmh.retrieval import model_lists, serving_config
+from mtmh.retrieval import fresh_head_index, fresh_ranking, model_lists, serving_config
 from mtmh.steps.lists import eval_data, load_test_split
 from mtmh.steps.train import model_config
 from mtmh.train import train
@@ -89,17 +92,24 @@ def main() -> int:
             for h, head in enumerate(heads):
                 rows[f"{name}:{head}"] = score(lists.heads.items[h])
         logger.info("%s: %s", name, rows[name])
+        if not args.fresh_shares:
+            continue
+        # Each fresh head's ranking once; the shares only re-merge it with the plain list.
+        plain = lists if lists.fresh is None else model_lists(
+            result.model, dataclasses.replace(serving, fresh_share=0.0))[0]
+        triggers = np.arange(result.model.n_items)
+        named = len(args.fresh_heads) > 1 and len(heads) > 1
         for head in args.fresh_heads if len(heads) > 1 else args.fresh_heads[:1]:
+            h = fresh_head_index(cfg.model.heads, serving.fresh_head if head is None else head)
+            ranked = fresh_ranking(result.model, h, serving.k)
             for share in args.fresh_shares:
-                chosen = serving.fresh_head if head is None else head
-                swept, _ = model_lists(result.model, dataclasses.replace(
-                    serving, fresh_share=share, fresh_head=chosen))
-                label = f"{name}@fresh={share:g}" + (f",{head}" if len(args.fresh_heads) > 1
-                                                     and len(heads) > 1 else "")
-                series = (f"{name}, fresh items ranked by {heads[swept.fresh_head]}"
-                          if len(heads) > 1 else name)
-                rows[label] = {**score(swept.merged.items), "fresh_share": share,
-                               "series": series, "model": name}
+                items, _, _ = reserve_share(plain.merged.items, ranked.items, share,
+                                            serving.k, triggers)
+                label = f"{name}@fresh={share:g}" + (f",{head}" if named else "")
+                series = (f"{name}, fresh items ranked by {heads[h]}" if len(heads) > 1
+                          else name)
+                rows[label] = {**score(items), "fresh_share": share, "series": series,
+                               "model": name}
                 logger.info("%s: %s", label, rows[label])
 
     summary = {"fraction": args.fraction, "seed": args.seed, "held_out_items": len(held),

@@ -22,12 +22,15 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from mtmh.checkpoint import load_checkpoint
 from mtmh.cli import setup_logging
 from mtmh.config import load_params
 from mtmh.layout import DEFAULT
+from mtmh.merge import reserve_share
 from mtmh.metrics import evaluate_lists
-from mtmh.retrieval import model_lists, serving_config
+from mtmh.retrieval import fresh_head_index, fresh_ranking, model_lists, serving_config
 from mtmh.steps.lists import load_test_split
 
 logger = logging.getLogger("fresh_share")
@@ -59,15 +62,21 @@ def main() -> int:
     splits = {"validation": (prep.valid_pairs["a"].to_numpy(), prep.valid_pairs["b"].to_numpy()),
               "test": (a, b)}
     fresh = ~model.known.numpy()
+    head = fresh_head_index(model.cfg.heads, serving.fresh_head)
     result: dict = {"model": args.model, "fresh_items": int(fresh.sum()),
-                    "fresh_head": serving.fresh_head, "splits": {}}
+                    "fresh_head": model.cfg.heads[head].name, "splits": {}}
     for split, (x, y) in splits.items():
         result["splits"][split] = {"pairs": len(x), "fresh_target_pairs": int(fresh[y].sum()),
                                    "shares": []}
+    # The plain merged lists and the fresh head's ranking once; each share re-merges them.
+    plain, _ = model_lists(model, dataclasses.replace(serving, fresh_share=0.0))
+    ranked = fresh_ranking(model, head, serving.k)
+    triggers = np.arange(model.n_items)
     for share in args.shares:
-        lists, _ = model_lists(model, dataclasses.replace(serving, fresh_share=share))
+        items, _, _ = reserve_share(plain.merged.items, ranked.items, share, serving.k,
+                                    triggers)
         for split, (x, y) in splits.items():
-            m = evaluate_lists(lists.merged.items, x, y, data, ks=[50])
+            m = evaluate_lists(items, x, y, data, ks=[50])
             result["splits"][split]["shares"].append({"fresh_share": share,
                                                       **{c: m[c] for c in COLUMNS}})
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mtmh.config import ConfigError
+from mtmh.index import build_subset_index
 from mtmh.model import HeadConfig, ItemEncoder, ModelConfig
 from mtmh.neighbors import head_neighbors
 from mtmh.retrieval import (
@@ -40,7 +41,8 @@ def model() -> ItemEncoder:
 def test_search_fresh_ranks_fresh_items_only(model: ItemEncoder) -> None:
     cand, trig = model.catalogue_vectors()
     fresh = ~model.known.numpy()
-    found = search_fresh(cand[1], trig[1], fresh, 5, exclude=np.arange(N_ITEMS))
+    index = build_subset_index(cand[1], np.flatnonzero(fresh))
+    found = search_fresh(index, trig[1], 5, exclude=np.arange(N_ITEMS))
     # The same as ranking the whole catalogue with every known item's score at -inf.
     scores = trig[1] @ cand[1].T
     scores[:, ~fresh] = -np.inf
@@ -54,10 +56,11 @@ def test_search_fresh_ranks_fresh_items_only(model: ItemEncoder) -> None:
 
 def test_search_fresh_pads_when_few_or_no_fresh_items(model: ItemEncoder) -> None:
     cand, trig = model.catalogue_vectors()
-    few = search_fresh(cand[0], trig[0], ~model.known.numpy(), 20)
+    fresh = np.flatnonzero(~model.known.numpy())
+    few = search_fresh(build_subset_index(cand[0], fresh), trig[0], 20)
     assert (few.items[:, :10] >= 0).all() and (few.items[:, 10:] == -1).all()
     assert np.isnan(few.scores[:, 10:]).all()
-    none = search_fresh(cand[0], trig[0], np.zeros(N_ITEMS, dtype=bool), 5)
+    none = search_fresh(build_subset_index(cand[0], np.array([], np.int64)), trig[0], 5)
     assert (none.items == -1).all()
 
 

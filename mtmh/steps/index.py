@@ -31,7 +31,7 @@ def step_index(params: Params, name: str, *, layout: Layout = DEFAULT) -> dict:
             "rrf_k": cfg.rrf_k, "fresh_share": 0.0 if lists.fresh is None else cfg.fresh_share,
             "fresh_head": None if lists.fresh_head is None else heads[lists.fresh_head],
             "recall_against_exact@50": lists.index_recall}
-    save_indexes(indexes, heads, layout.index / name, meta)
+    save_indexes(indexes, heads, layout.index / name, meta, lists.fresh_index)
     folder = layout.neighbors / name
     lists.merged.save(folder / f"{MERGED}.npz")
     if lists.fresh is not None:
