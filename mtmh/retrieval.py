@@ -51,8 +51,8 @@ class ServingConfig:
     ``fresh_share``: share of each merged list kept for fresh items (no train
     interactions), spread evenly over the list; 0 turns it off.
     ``fresh_head``: the head whose ranking of the fresh items fills those slots;
-    ``None``, or a head the model lacks: the model's head with the largest serving share
-    (in ``model.heads``), the engagement head by default.
+    ``None``: the model's head with the largest serving share (in ``model.heads``), the
+    engagement head by default; one-head models use their head.
     """
 
     k: int = 100
@@ -75,16 +75,18 @@ def serving_config(raw: dict | None) -> ServingConfig:
 
 
 def fresh_head_index(heads: list, name: str | None) -> int:
-    """Which of a model's heads (``HeadConfig`` list) ranks fresh items for their slots."""
+    """Which of a model's heads (``HeadConfig`` list) ranks fresh items for their slots.
+
+    ``None``: the head with the largest share. A one-head model (an ablation) uses its
+    head whatever the name; a multi-head model without a head of that name is an error.
+    """
     names = [h.name for h in heads]
     if name in names:
         return names.index(name)
-    chosen = int(np.argmax([h.share for h in heads]))  # the first of the largest share
-    if name is not None:
-        logger.info("serving.fresh_head %r: not a head of this model (%s); fresh items are "
-                    "ranked by %s, its head with the largest share", name, names,
-                    names[chosen])
-    return chosen
+    if name is not None and len(names) > 1:
+        raise ConfigError(f"serving.fresh_head {name!r} is not a head of this model; its "
+                          f"heads are {names} (null: the head with the largest share)")
+    return int(np.argmax([h.share for h in heads]))  # the first of the largest share
 
 
 def resolve_shares(head_shares: list[float], shares: list[float] | None) -> np.ndarray:

@@ -97,6 +97,9 @@ def test_fresh_head_choice_and_settings() -> None:
     assert fresh_head_index(heads, None) == 1  # the largest share
     assert fresh_head_index(heads, "engagement") == 0
     assert fresh_head_index(heads[:1], "relevance") == 0  # a one-head model uses its head
+    with pytest.raises(ConfigError, match=r"'relevnce' is not a head.*\['engagement', "
+                                          r"'relevance'\]"):
+        fresh_head_index(heads, "relevnce")
     assert serving_config({"fresh_share": 0.1, "fresh_head": "relevance"}).fresh_share == 0.1
     for bad in (1.0, -0.1):
         with pytest.raises(ConfigError, match=r"serving.fresh_share must be in \[0, 1\)"):
